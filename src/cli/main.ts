@@ -1,0 +1,50 @@
+import { ElfError } from '../elf/errors.js';
+import { OutputError } from '../io/atomic-write.js';
+import { InputError } from '../io/read-file.js';
+import { type Command, UsageError } from './args.js';
+import { copyCommand } from './commands/copy.js';
+
+const commands: Command[] = [copyCommand];
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return `Usage: klp-convert <command> [options] [args]
+
+Turn kernel modules into livepatch modules the kernel's livepatch core can load.
+
+Commands:
+${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Run 'klp-convert <command> --help' for the options of one command.`;
+}
+
+/** Known failures: messages written for users. Anything else is a bug and says so. */
+function isUserFacing(e: unknown): e is Error {
+  return e instanceof ElfError || e instanceof InputError || e instanceof OutputError || (e instanceof Error && 'userFacing' in e);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  try {
+    if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+      process.stdout.write(`${usage()}\n`);
+      return first === undefined ? 2 : 0;
+    }
+    const cmd = commands.find((c) => c.name === first);
+    if (!cmd) throw new UsageError(`unknown command '${first}'`);
+    return await cmd.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      const hint = e.command ? `klp-convert ${e.command} --help` : 'klp-convert --help';
+      process.stderr.write(`klp-convert: ${e.message}\nTry '${hint}'.\n`);
+      return 2;
+    }
+    if (isUserFacing(e)) {
+      process.stderr.write(`klp-convert: ${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`klp-convert: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (process.env.KLP_CONVERT_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,132 @@
+// ELF constants, spelled as in the System V ABI and <elf.h>, so code reads like the spec.
+
+export const ELFMAG = [0x7f, 0x45, 0x4c, 0x46] as const;
+export const ELFCLASS32 = 1;
+export const ELFCLASS64 = 2;
+export const ELFDATA2LSB = 1;
+export const ELFDATA2MSB = 2;
+export const EV_CURRENT = 1;
+
+export const ET_REL = 1;
+export const ET_EXEC = 2;
+export const ET_DYN = 3;
+
+export const EM_386 = 3;
+export const EM_PPC = 20;
+export const EM_PPC64 = 21;
+export const EM_S390 = 22;
+export const EM_ARM = 40;
+export const EM_X86_64 = 62;
+export const EM_AARCH64 = 183;
+export const EM_RISCV = 243;
+
+export const SHN_UNDEF = 0;
+export const SHN_LORESERVE = 0xff00;
+export const SHN_LOPROC = 0xff00;
+export const SHN_HIPROC = 0xff1f;
+export const SHN_LOOS = 0xff20;
+export const SHN_HIOS = 0xff3f;
+export const SHN_ABS = 0xfff1;
+export const SHN_COMMON = 0xfff2;
+export const SHN_XINDEX = 0xffff;
+
+export const SHT_NULL = 0;
+export const SHT_PROGBITS = 1;
+export const SHT_SYMTAB = 2;
+export const SHT_STRTAB = 3;
+export const SHT_RELA = 4;
+export const SHT_HASH = 5;
+export const SHT_DYNAMIC = 6;
+export const SHT_NOTE = 7;
+export const SHT_NOBITS = 8;
+export const SHT_REL = 9;
+export const SHT_DYNSYM = 11;
+export const SHT_INIT_ARRAY = 14;
+export const SHT_FINI_ARRAY = 15;
+export const SHT_PREINIT_ARRAY = 16;
+export const SHT_GROUP = 17;
+export const SHT_SYMTAB_SHNDX = 18;
+
+export const SHF_WRITE = 0x1;
+export const SHF_ALLOC = 0x2;
+export const SHF_EXECINSTR = 0x4;
+export const SHF_MERGE = 0x10;
+export const SHF_STRINGS = 0x20;
+export const SHF_INFO_LINK = 0x40;
+export const SHF_LINK_ORDER = 0x80;
+export const SHF_OS_NONCONFORMING = 0x100;
+export const SHF_GROUP = 0x200;
+export const SHF_TLS = 0x400;
+export const SHF_COMPRESSED = 0x800;
+export const SHF_MASKOS = 0x0ff00000;
+export const SHF_MASKPROC = 0xf0000000;
+export const SHF_EXCLUDE = 0x80000000;
+
+export const GRP_COMDAT = 0x1;
+
+export const STB_LOCAL = 0;
+export const STB_GLOBAL = 1;
+export const STB_WEAK = 2;
+export const STB_GNU_UNIQUE = 10;
+
+export const STT_NOTYPE = 0;
+export const STT_OBJECT = 1;
+export const STT_FUNC = 2;
+export const STT_SECTION = 3;
+export const STT_FILE = 4;
+export const STT_COMMON = 5;
+export const STT_TLS = 6;
+export const STT_GNU_IFUNC = 10;
+
+export const STV_DEFAULT = 0;
+export const STV_INTERNAL = 1;
+export const STV_HIDDEN = 2;
+export const STV_PROTECTED = 3;
+
+/** Sizes of the on-disk records, by class. */
+export const sizes = {
+  [ELFCLASS32]: { ehdr: 52, shdr: 40, sym: 16, rel: 8, rela: 12, addr: 4 },
+  [ELFCLASS64]: { ehdr: 64, shdr: 64, sym: 24, rel: 16, rela: 24, addr: 8 },
+} as const;
+
+export type ElfClass = typeof ELFCLASS32 | typeof ELFCLASS64;
+
+const sectionTypeNames: Record<number, string> = {
+  [SHT_NULL]: 'NULL', [SHT_PROGBITS]: 'PROGBITS', [SHT_SYMTAB]: 'SYMTAB', [SHT_STRTAB]: 'STRTAB',
+  [SHT_RELA]: 'RELA', [SHT_HASH]: 'HASH', [SHT_DYNAMIC]: 'DYNAMIC', [SHT_NOTE]: 'NOTE',
+  [SHT_NOBITS]: 'NOBITS', [SHT_REL]: 'REL', [SHT_DYNSYM]: 'DYNSYM', [SHT_INIT_ARRAY]: 'INIT_ARRAY',
+  [SHT_FINI_ARRAY]: 'FINI_ARRAY', [SHT_PREINIT_ARRAY]: 'PREINIT_ARRAY', [SHT_GROUP]: 'GROUP',
+  [SHT_SYMTAB_SHNDX]: 'SYMTAB SECTION INDICES', 0x6ffffff6: 'GNU_HASH', 0x6fffffff: 'VERSYM',
+  0x6ffffffe: 'VERNEED', 0x6ffffffd: 'VERDEF', 0x6ffffff5: 'GNU_ATTRIBUTES', 0x70000003: 'MIPS_DWARF',
+};
+
+export function sectionTypeName(type: number): string {
+  return sectionTypeNames[type] ?? `0x${type.toString(16)}`;
+}
+
+const bindNames = ['LOCAL', 'GLOBAL', 'WEAK'];
+const typeNames = ['NOTYPE', 'OBJECT', 'FUNC', 'SECTION', 'FILE', 'COMMON', 'TLS'];
+
+export function symbolBindName(bind: number): string {
+  if (bind === STB_GNU_UNIQUE) return 'UNIQUE';
+  return bindNames[bind] ?? `<OS specific>: ${bind}`;
+}
+
+export function symbolTypeName(type: number): string {
+  if (type === STT_GNU_IFUNC) return 'IFUNC';
+  return typeNames[type] ?? `<OS specific>: ${type}`;
+}
+
+export function machineName(machine: number): string {
+  switch (machine) {
+    case EM_386: return 'i386';
+    case EM_PPC: return 'ppc';
+    case EM_PPC64: return 'ppc64';
+    case EM_S390: return 's390';
+    case EM_ARM: return 'arm';
+    case EM_X86_64: return 'x86_64';
+    case EM_AARCH64: return 'aarch64';
+    case EM_RISCV: return 'riscv';
+    default: return `machine ${machine}`;
+  }
+}

@@ -1,0 +1,390 @@
+import { Decoder, latin1 } from './bytes.js';
+import {
+  ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ELFMAG, type ElfClass, SHN_LORESERVE, SHN_UNDEF,
+  SHN_XINDEX, SHT_NOBITS, SHT_NULL, SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB, SHT_SYMTAB_SHNDX, SHT_DYNSYM, sizes,
+} from './constants.js';
+import { ElfError } from './errors.js';
+
+/** Where the bytes of an ELF file come from: a whole buffer, or ranges of a (large) file. */
+export interface ByteSource {
+  readonly size: number;
+  /** `length` bytes at `offset`; the caller has checked the range. Buffers return views, not copies. */
+  read(offset: number, length: number): Uint8Array;
+}
+
+export class BufferSource implements ByteSource {
+  constructor(readonly bytes: Uint8Array) {}
+  get size(): number {
+    return this.bytes.length;
+  }
+  read(offset: number, length: number): Uint8Array {
+    return this.bytes.subarray(offset, offset + length);
+  }
+}
+
+export interface ElfHeader {
+  /** The 16 identification bytes, kept verbatim (OS ABI, ABI version, padding). */
+  ident: Uint8Array;
+  elfClass: ElfClass;
+  littleEndian: boolean;
+  type: number;
+  machine: number;
+  version: number;
+  entry: bigint;
+  phoff: number;
+  shoff: number;
+  flags: number;
+  ehsize: number;
+  phentsize: number;
+  phnum: number;
+  shentsize: number;
+  /** Number of sections, with the `e_shnum == 0` escape resolved. */
+  shnum: number;
+  /** Index of the section name table, with the `SHN_XINDEX` escape resolved. */
+  shstrndx: number;
+}
+
+export interface SectionHeader {
+  index: number;
+  name: string;
+  nameOffset: number;
+  type: number;
+  flags: number;
+  addr: bigint;
+  offset: number;
+  size: number;
+  link: number;
+  info: number;
+  addralign: number;
+  entsize: number;
+}
+
+/**
+ * Read-only, zero-copy access to an ELF file: header and section headers on open, everything else
+ * on demand, so a 600 MB vmlinux costs only the tables that are asked for.
+ */
+export class ElfReader {
+  readonly header: ElfHeader;
+  readonly sections: SectionHeader[];
+  private readonly symtabCache = new Map<number, SymbolTableView>();
+
+  constructor(
+    readonly source: ByteSource,
+    readonly fileName?: string,
+  ) {
+    this.header = this.readHeader();
+    this.sections = this.readSectionHeaders();
+  }
+
+  get is64(): boolean {
+    return this.header.elfClass === ELFCLASS64;
+  }
+
+  fail(detail: string, section?: SectionHeader | string): never {
+    const name = typeof section === 'string' ? section : section ? sectionLabel(section) : undefined;
+    throw new ElfError('format', detail, { file: this.fileName, section: name });
+  }
+
+  decoder(bytes: Uint8Array): Decoder {
+    return new Decoder(bytes, this.header.littleEndian, this.is64);
+  }
+
+  private readHeader(): ElfHeader {
+    const size = this.source.size;
+    if (size === 0) this.fail('empty file, not an ELF object');
+    if (size < 16) this.fail(`truncated: ${size} bytes, too short for an ELF header`);
+    const ident = this.source.read(0, 16);
+    if (!ELFMAG.every((b, i) => ident[i] === b)) this.fail('not an ELF file (bad magic number)');
+    const elfClass = ident[4];
+    if (elfClass !== ELFCLASS32 && elfClass !== ELFCLASS64) this.fail(`unknown ELF class ${elfClass}`);
+    const data = ident[5];
+    if (data !== ELFDATA2LSB && data !== ELFDATA2MSB) this.fail(`unknown ELF data encoding ${data}`);
+    const s = sizes[elfClass];
+    if (size < s.ehdr) this.fail(`truncated: ${size} bytes, too short for an ELF${elfClass === ELFCLASS64 ? 64 : 32} header`);
+    const d = new Decoder(this.source.read(0, s.ehdr), data === ELFDATA2LSB, elfClass === ELFCLASS64);
+    const is64 = elfClass === ELFCLASS64;
+    const h: ElfHeader = {
+      ident: ident.slice(),
+      elfClass,
+      littleEndian: data === ELFDATA2LSB,
+      type: d.u16(16),
+      machine: d.u16(18),
+      version: d.u32(20),
+      entry: d.addr(24),
+      phoff: d.word(is64 ? 32 : 28),
+      shoff: d.word(is64 ? 40 : 32),
+      flags: d.u32(is64 ? 48 : 36),
+      ehsize: d.u16(is64 ? 52 : 40),
+      phentsize: d.u16(is64 ? 54 : 42),
+      phnum: d.u16(is64 ? 56 : 44),
+      shentsize: d.u16(is64 ? 58 : 46),
+      shnum: d.u16(is64 ? 60 : 48),
+      shstrndx: d.u16(is64 ? 62 : 50),
+    };
+    if (Number.isNaN(h.shoff) || Number.isNaN(h.phoff)) this.fail('header offset beyond 2^53');
+    return h;
+  }
+
+  private readSectionHeaders(): SectionHeader[] {
+    const h = this.header;
+    const s = sizes[h.elfClass];
+    if (h.shoff === 0) {
+      if (h.shnum !== 0) this.fail(`e_shnum is ${h.shnum} but there is no section header table (e_shoff 0)`);
+      return [];
+    }
+    if (h.shentsize !== s.shdr) this.fail(`section header size e_shentsize is ${h.shentsize}, expected ${s.shdr}`);
+    if (h.shoff + s.shdr > this.source.size) {
+      this.fail(`section header table at offset 0x${h.shoff.toString(16)} lies outside the file (${this.source.size} bytes)`);
+    }
+    // Section 0 carries the real count and string-table index when they do not fit in 16 bits.
+    const first = this.decoder(this.source.read(h.shoff, s.shdr));
+    if (h.shnum === 0) h.shnum = first.word(this.is64 ? 32 : 20);
+    if (h.shstrndx === SHN_XINDEX) h.shstrndx = first.u32(this.is64 ? 40 : 24);
+    const tableSize = h.shnum * s.shdr;
+    if (h.shoff + tableSize > this.source.size) {
+      this.fail(`section header table (${h.shnum} entries at offset 0x${h.shoff.toString(16)}) extends past the end of the file (${this.source.size} bytes)`);
+    }
+    const d = this.decoder(this.source.read(h.shoff, tableSize));
+    const out: SectionHeader[] = new Array(h.shnum);
+    const is64 = this.is64;
+    for (let i = 0; i < h.shnum; i++) {
+      const o = i * s.shdr;
+      const sh: SectionHeader = {
+        index: i,
+        name: '',
+        nameOffset: d.u32(o),
+        type: d.u32(o + 4),
+        flags: is64 ? d.u64n(o + 8) : d.u32(o + 8),
+        addr: is64 ? d.u64(o + 16) : BigInt(d.u32(o + 12)),
+        offset: is64 ? d.u64n(o + 24) : d.u32(o + 16),
+        size: is64 ? d.u64n(o + 32) : d.u32(o + 20),
+        link: d.u32(is64 ? o + 40 : o + 24),
+        info: d.u32(is64 ? o + 44 : o + 28),
+        addralign: is64 ? d.u64n(o + 48) : d.u32(o + 32),
+        entsize: is64 ? d.u64n(o + 56) : d.u32(o + 36),
+      };
+      out[i] = sh;
+    }
+    if (h.shnum > 0) this.nameSections(out);
+    for (const sh of out.slice(1)) {
+      if ([sh.flags, sh.offset, sh.size, sh.addralign, sh.entsize].some(Number.isNaN)) {
+        this.fail('section header field beyond 2^53', sh);
+      }
+      if (sh.type !== SHT_NOBITS && sh.type !== SHT_NULL && sh.offset + sh.size > this.source.size) {
+        this.fail(`contents (offset 0x${sh.offset.toString(16)}, size 0x${sh.size.toString(16)}) extend past the end of the file (${this.source.size} bytes)`, sh);
+      }
+      if (sh.link >= h.shnum && sh.type !== SHT_NULL) this.fail(`sh_link ${sh.link} is not a section index (${h.shnum} sections)`, sh);
+    }
+    return out;
+  }
+
+  private nameSections(out: SectionHeader[]): void {
+    const idx = this.header.shstrndx;
+    if (idx === SHN_UNDEF) return;
+    if (idx >= out.length) this.fail(`section name table index e_shstrndx ${idx} is not a section (${out.length} sections)`);
+    const strtab = out[idx];
+    if (strtab.type !== SHT_STRTAB) this.fail('section name table is not a string table (SHT_STRTAB)', `[${idx}]`);
+    if (Number.isNaN(strtab.offset) || strtab.offset + strtab.size > this.source.size) {
+      this.fail('section name table extends past the end of the file', `[${idx}]`);
+    }
+    const text = latin1(this.source.read(strtab.offset, strtab.size));
+    for (const sh of out) {
+      sh.name = stringAt(text, sh.nameOffset, () => this.fail(`name offset ${sh.nameOffset} is outside the section name table (${text.length} bytes)`, `[${sh.index}]`));
+    }
+  }
+
+  /** Section contents as a view over the file (NOBITS: empty). */
+  data(sh: SectionHeader): Uint8Array {
+    if (sh.type === SHT_NOBITS || sh.type === SHT_NULL) return new Uint8Array(0);
+    return this.source.read(sh.offset, sh.size);
+  }
+
+  sectionByName(name: string): SectionHeader | undefined {
+    return this.sections.find((s) => s.name === name);
+  }
+
+  /** The static symbol table (`.symtab`), if any. */
+  get symtab(): SectionHeader | undefined {
+    return this.sections.find((s) => s.type === SHT_SYMTAB);
+  }
+
+  /** Strings of a string table, decoded once. */
+  strings(sh: SectionHeader): string {
+    if (sh.type !== SHT_STRTAB) this.fail('is not a string table (SHT_STRTAB)', sh);
+    return latin1(this.data(sh));
+  }
+
+  symbols(sh: SectionHeader): SymbolTableView {
+    let view = this.symtabCache.get(sh.index);
+    if (!view) {
+      view = new SymbolTableView(this, sh);
+      this.symtabCache.set(sh.index, view);
+    }
+    return view;
+  }
+
+  relocations(sh: SectionHeader): RelocationView {
+    return new RelocationView(this, sh);
+  }
+}
+
+export function sectionLabel(sh: SectionHeader): string {
+  return sh.name !== '' ? sh.name : `[${sh.index}]`;
+}
+
+function stringAt(text: string, offset: number, onError: () => never): string {
+  if (offset >= text.length) {
+    if (offset === 0 && text.length === 0) return '';
+    onError();
+  }
+  const end = text.indexOf('\0', offset);
+  return text.slice(offset, end < 0 ? text.length : end);
+}
+
+/**
+ * A symbol table read in place: fields are decoded when asked for, names sliced from the string
+ * table decoded once. Nothing is allocated per symbol unless a caller asks for a name.
+ */
+export class SymbolTableView {
+  readonly count: number;
+  readonly entsize: number;
+  readonly strtab: string;
+  private readonly d: Decoder;
+  private readonly xindex: Decoder | undefined;
+  private readonly is64: boolean;
+
+  constructor(
+    readonly reader: ElfReader,
+    readonly section: SectionHeader,
+  ) {
+    const s = sizes[reader.header.elfClass];
+    if (section.type !== SHT_SYMTAB && section.type !== SHT_DYNSYM) reader.fail('is not a symbol table', section);
+    if (section.entsize !== s.sym) reader.fail(`symbol entry size sh_entsize is ${section.entsize}, expected ${s.sym}`, section);
+    if (section.size % s.sym !== 0) reader.fail(`size ${section.size} is not a multiple of the symbol entry size ${s.sym}`, section);
+    const strSec = reader.sections[section.link];
+    if (!strSec || strSec.type !== SHT_STRTAB) reader.fail(`sh_link ${section.link} does not point to a string table`, section);
+    this.is64 = reader.is64;
+    this.entsize = s.sym;
+    this.count = section.size / s.sym;
+    this.d = reader.decoder(reader.data(section));
+    this.strtab = reader.strings(strSec);
+    const shndxSec = reader.sections.find((x) => x.type === SHT_SYMTAB_SHNDX && x.link === section.index);
+    if (shndxSec) {
+      if (shndxSec.size < this.count * 4) reader.fail(`has ${shndxSec.size / 4} entries for ${this.count} symbols`, shndxSec);
+      this.xindex = reader.decoder(reader.data(shndxSec));
+    }
+    this.validate(strSec, shndxSec);
+  }
+
+  private validate(strSec: SectionHeader, shndxSec: SectionHeader | undefined): void {
+    const limit = this.strtab.length;
+    const shnum = this.reader.header.shnum;
+    for (let i = 0; i < this.count; i++) {
+      const nameOff = this.nameOffset(i);
+      if (nameOff !== 0 && nameOff >= limit) {
+        this.reader.fail(`symbol ${i}: name offset ${nameOff} is outside string table ${sectionLabel(strSec)} (${limit} bytes)`, this.section);
+      }
+      const raw = this.rawShndx(i);
+      if (raw === SHN_XINDEX && !shndxSec) this.reader.fail(`symbol ${i} uses SHN_XINDEX but there is no SHT_SYMTAB_SHNDX section`, this.section);
+      const idx = this.shndx(i);
+      if ((raw < SHN_LORESERVE || raw === SHN_XINDEX) && idx >= shnum) {
+        this.reader.fail(`symbol ${i}: section index ${idx} is not a section (${shnum} sections)`, this.section);
+      }
+    }
+  }
+
+  nameOffset(i: number): number {
+    return this.d.u32(i * this.entsize);
+  }
+  name(i: number): string {
+    const off = this.nameOffset(i);
+    if (off === 0) return '';
+    const end = this.strtab.indexOf('\0', off);
+    return this.strtab.slice(off, end < 0 ? this.strtab.length : end);
+  }
+  info(i: number): number {
+    return this.d.u8(i * this.entsize + (this.is64 ? 4 : 12));
+  }
+  bind(i: number): number {
+    return this.info(i) >> 4;
+  }
+  type(i: number): number {
+    return this.info(i) & 0xf;
+  }
+  other(i: number): number {
+    return this.d.u8(i * this.entsize + (this.is64 ? 5 : 13));
+  }
+  /** st_shndx as stored (may be SHN_XINDEX). */
+  rawShndx(i: number): number {
+    return this.d.u16(i * this.entsize + (this.is64 ? 6 : 14));
+  }
+  /** Section index with the SHN_XINDEX escape resolved; special indices (ABS, COMMON, ...) as is. */
+  shndx(i: number): number {
+    const raw = this.rawShndx(i);
+    if (raw === SHN_XINDEX && this.xindex) return this.xindex.u32(i * 4);
+    return raw;
+  }
+  value(i: number): bigint {
+    return this.is64 ? this.d.u64(i * this.entsize + 8) : BigInt(this.d.u32(i * this.entsize + 4));
+  }
+  /** Low and high 32 bits of st_value, for hot loops that must not make a bigint per symbol. */
+  valueLo(i: number): number {
+    return this.is64 ? this.d.u32(i * this.entsize + (this.d.le ? 8 : 12)) : this.d.u32(i * this.entsize + 4);
+  }
+  valueHi(i: number): number {
+    return this.is64 ? this.d.u32(i * this.entsize + (this.d.le ? 12 : 8)) : 0;
+  }
+  size(i: number): bigint {
+    return this.is64 ? this.d.u64(i * this.entsize + 16) : BigInt(this.d.u32(i * this.entsize + 8));
+  }
+  /** st_size as a number (sizes of real symbols are far below 2^53). */
+  sizeNumber(i: number): number {
+    return this.is64 ? this.d.u64n(i * this.entsize + 16) : this.d.u32(i * this.entsize + 8);
+  }
+  /** Index of the first non-local symbol as the header claims it (sh_info). */
+  get firstGlobal(): number {
+    return this.section.info;
+  }
+}
+
+/** Entries of an SHT_REL or SHT_RELA section, decoded on demand. */
+export class RelocationView {
+  readonly count: number;
+  readonly rela: boolean;
+  readonly entsize: number;
+  private readonly d: Decoder;
+  private readonly is64: boolean;
+
+  constructor(
+    readonly reader: ElfReader,
+    readonly section: SectionHeader,
+  ) {
+    const s = sizes[reader.header.elfClass];
+    this.rela = section.type === SHT_RELA;
+    if (!this.rela && section.type !== SHT_REL) reader.fail('is not a relocation section', section);
+    this.entsize = this.rela ? s.rela : s.rel;
+    if (section.entsize !== this.entsize) {
+      reader.fail(`relocation entry size sh_entsize is ${section.entsize}, expected ${this.entsize}`, section);
+    }
+    if (section.size % this.entsize !== 0) reader.fail(`size ${section.size} is not a multiple of the entry size ${this.entsize}`, section);
+    this.count = section.size / this.entsize;
+    this.is64 = reader.is64;
+    this.d = reader.decoder(reader.data(section));
+  }
+
+  offset(i: number): bigint {
+    return this.d.addr(i * this.entsize);
+  }
+  symbol(i: number): number {
+    const o = i * this.entsize;
+    return this.is64 ? this.d.u32(o + (this.d.le ? 12 : 8)) : this.d.u32(o + 4) >>> 8;
+  }
+  type(i: number): number {
+    const o = i * this.entsize;
+    return this.is64 ? this.d.u32(o + (this.d.le ? 8 : 12)) : this.d.u32(o + 4) & 0xff;
+  }
+  addend(i: number): bigint {
+    if (!this.rela) return 0n;
+    return this.is64 ? this.d.i64(i * this.entsize + 16) : BigInt(this.d.view.getInt32(i * this.entsize + 8, this.d.le));
+  }
+}

@@ -1,0 +1,65 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after } from 'node:test';
+
+export const repoRoot = resolve(import.meta.dirname, '..');
+export const cli = join(repoRoot, 'bin', 'klp-convert.js');
+
+/** A temporary folder removed when the test file ends. */
+export function tempDir(prefix = 'klpc-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Compile C source with the machine's gcc into `dir/name.o`. */
+export function compile(dir: string, name: string, source: string, flags: string[] = []): string {
+  const src = join(dir, `${name}.c`);
+  const obj = join(dir, `${name}.o`);
+  writeFileSync(src, source);
+  execFileSync('gcc', ['-c', '-O2', ...flags, src, '-o', obj], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return obj;
+}
+
+export function readelf(flags: string, file: string): string {
+  return execFileSync('readelf', [...flags.split(' '), file], { encoding: 'utf8', maxBuffer: 1 << 28 });
+}
+
+/** readelf output with file offsets masked, for comparing files whose layout may differ. */
+export function readelfNoOffsets(file: string): string {
+  return readelf('-hSsrW', file)
+    .replace(/^(\s+\[\s*\d+\]\s+\S*\s+\S+\s+[0-9a-f]+\s+)[0-9a-f]+/gm, '$1<off>')
+    .replace(/^(Relocation section '[^']*' at offset )0x[0-9a-f]+/gm, '$1<off>')
+    .replace(/^(\s+Start of section headers:\s+)\d+/m, '$1<off>');
+}
+
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliResult {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 1 << 28 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function listDir(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+/** The Debian kernel image unpacked by scripts/setup-debian.sh, if it is there. */
+export function debianKernel(): { kver: string; kimg: string; modules: string; vmlinux: string } | undefined {
+  const cache = join(repoRoot, '.cache', 'debian');
+  const kimgDir = listDir(cache).find((d) => d.startsWith('kimg-'));
+  if (!kimgDir) return undefined;
+  const kver = kimgDir.slice('kimg-'.length);
+  return {
+    kver,
+    kimg: join(cache, kimgDir),
+    modules: join(cache, kimgDir, 'lib', 'modules', kver),
+    vmlinux: join(cache, `vmlinux-${kver}`),
+  };
+}
