@@ -6,7 +6,7 @@
 #   scripts/setup-debian.sh          packages + kernel image
 #   scripts/setup-debian.sh --check  only report what is missing (exit 1 if anything is)
 #
-# Prints KEY=value lines (KVER, KIMG, VMLINUX) on stdout; everything else goes to stderr.
+# Prints KEY=value lines (KVER, KIMG, VMLINUX, KALLSYMS) on stdout; everything else goes to stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${KLP_CACHE:-$here/.cache}/debian
@@ -58,6 +58,14 @@ if [ ! -s "$vmlinux" ]; then
 	[ -s "$vmlinux.tmp" ] || { echo "cannot extract vmlinux from $vmlinuz" >&2; rm -f "$vmlinux.tmp"; exit 1; }
 	mv "$vmlinux.tmp" "$vmlinux"
 fi
+# The kernel's own symbol order, for sympos: boot it once and keep its /proc/kallsyms (Debian's
+# System.map is a placeholder; the real one is in the 860 MB -dbg package).
+kallsyms=$cache/kallsyms-$kver.txt
+if [ ! -s "$kallsyms" ]; then
+	echo "booting $kver under qemu to dump /proc/kallsyms" >&2
+	"$here/scripts/vm/kallsyms-dump.sh" "$vmlinux" "$kallsyms" >&2
+fi
 echo "KVER=$kver"
 echo "KIMG=$kimg"
 echo "VMLINUX=$vmlinux"
+echo "KALLSYMS=$kallsyms"

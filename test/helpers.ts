@@ -50,8 +50,8 @@ export function listDir(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir) : [];
 }
 
-/** The Debian kernel image unpacked by scripts/setup-debian.sh, if it is there. */
-export function debianKernel(): { kver: string; kimg: string; modules: string; vmlinux: string } | undefined {
+/** The Debian kernel unpacked (and its kallsyms dumped) by scripts/setup-debian.sh, if it is there. */
+export function debianKernel(): { kver: string; kimg: string; modules: string; vmlinux: string; kallsyms: string; symvers: string } | undefined {
   const cache = join(repoRoot, '.cache', 'debian');
   const kimgDir = listDir(cache).find((d) => d.startsWith('kimg-'));
   if (!kimgDir) return undefined;
@@ -61,5 +61,16 @@ export function debianKernel(): { kver: string; kimg: string; modules: string; v
     kimg: join(cache, kimgDir),
     modules: join(cache, kimgDir, 'lib', 'modules', kver),
     vmlinux: join(cache, `vmlinux-${kver}`),
+    kallsyms: join(cache, `kallsyms-${kver}.txt`),
+    symvers: `/usr/src/linux-headers-${kver}/Module.symvers`,
   };
+}
+
+/** The Debian kernel, or a failure telling how to get it (the test command installs it). */
+export function requireDebianKernel(): NonNullable<ReturnType<typeof debianKernel>> {
+  const k = debianKernel();
+  if (!k || !existsSync(k.kallsyms) || !existsSync(k.symvers)) {
+    throw new Error('Debian kernel data missing: run scripts/setup-debian.sh (scripts/test.sh does it first)');
+  }
+  return k;
 }

@@ -1,10 +1,12 @@
 import { ElfError } from '../elf/errors.js';
 import { OutputError } from '../io/atomic-write.js';
 import { InputError } from '../io/read-file.js';
+import { KernelDataError } from '../kernel/errors.js';
 import { type Command, UsageError } from './args.js';
 import { copyCommand } from './commands/copy.js';
+import { symbolsCommand } from './commands/symbols.js';
 
-const commands: Command[] = [copyCommand];
+const commands: Command[] = [symbolsCommand, copyCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -20,7 +22,7 @@ Run 'klp-convert <command> --help' for the options of one command.`;
 
 /** Known failures: messages written for users. Anything else is a bug and says so. */
 function isUserFacing(e: unknown): e is Error {
-  return e instanceof ElfError || e instanceof InputError || e instanceof OutputError || (e instanceof Error && 'userFacing' in e);
+  return e instanceof ElfError || e instanceof InputError || e instanceof OutputError || e instanceof KernelDataError;
 }
 
 export async function main(argv: string[]): Promise<number> {

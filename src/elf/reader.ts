@@ -92,9 +92,9 @@ export class ElfReader {
   private readHeader(): ElfHeader {
     const size = this.source.size;
     if (size === 0) this.fail('empty file, not an ELF object');
+    const ident = this.source.read(0, Math.min(16, size));
+    if (!ELFMAG.every((b, i) => i >= size || ident[i] === b)) this.fail('not an ELF file (bad magic number)');
     if (size < 16) this.fail(`truncated: ${size} bytes, too short for an ELF header`);
-    const ident = this.source.read(0, 16);
-    if (!ELFMAG.every((b, i) => ident[i] === b)) this.fail('not an ELF file (bad magic number)');
     const elfClass = ident[4];
     if (elfClass !== ELFCLASS32 && elfClass !== ELFCLASS64) this.fail(`unknown ELF class ${elfClass}`);
     const data = ident[5];

@@ -1,0 +1,121 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { type SymbolSources, buildSymbolMap } from '../../kernel/build-map.js';
+import { KernelDataError } from '../../kernel/errors.js';
+import { type MapFormat, formatMap } from '../../kernel/map-format.js';
+import { VMLINUX } from '../../kernel/symbol-map.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { type Command, UsageError, parse } from '../args.js';
+import { help } from './copy.js';
+
+export const symbolsCommand: Command = {
+  name: 'symbols',
+  summary: 'build the symbol map of a kernel (vmlinux and modules, in kallsyms order)',
+  help: `Usage: klp-convert symbols [SOURCES] [MODULE...] --output FILE [--format klp-convert|upstream]
+
+Collect every symbol of a kernel, per object (vmlinux and each module), with its
+position among same-named symbols as the running kernel counts it (the sympos of
+.klp.sym.<object>.<name>,<sympos>), whether it is exported, and its source file.
+
+Sources (combine one vmlinux source with modules and Module.symvers):
+  --vmlinux FILE       vmlinux with its symbol table (e.g. from linux-image-<ver>-dbg)
+  --kallsyms [FILE]    a /proc/kallsyms dump (lines tagged [module] go to that module);
+                       without FILE, /proc/kallsyms of the running kernel
+  --system-map FILE    a System.map (vmlinux symbols only)
+  --modules DIR        walk DIR for *.ko, *.ko.xz, *.ko.zst, *.ko.gz (repeatable)
+  MODULE...            module files
+  --symvers FILE       Module.symvers: marks exported symbols and their exporter
+With no source at all: the running kernel, i.e. /proc/kallsyms when it shows
+addresses, else /boot/System.map-$(uname -r) if it is a real one, plus the
+modules in /lib/modules/$(uname -r).
+
+Options:
+  -o, --output FILE    where to write the map (required)
+  --format FORMAT      klp-convert (default: positions, types, sizes, exports,
+                       source files) or upstream (klp-convert-symbol-data.0.1,
+                       read by the kernel's klp-convert patch series)
+  --release NAME       kernel release recorded in the map
+  --keep-going         report unreadable modules and go on with the rest
+  --json               print the summary as JSON
+  -h, --help           this text`,
+  async run(args) {
+    const { values, positionals } = parse('symbols', withDefaultKallsyms(args), {
+      vmlinux: { type: 'string' },
+      kallsyms: { type: 'string' },
+      'system-map': { type: 'string' },
+      modules: { type: 'string', multiple: true },
+      symvers: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      format: { type: 'string', default: 'klp-convert' },
+      release: { type: 'string' },
+      'keep-going': { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    if (values.help) return help(symbolsCommand);
+    if (!values.output) throw new UsageError('--output FILE is required', 'symbols');
+    const format = values.format as MapFormat;
+    if (format !== 'klp-convert' && format !== 'upstream') throw new UsageError(`unknown --format '${values.format}' (klp-convert or upstream)`, 'symbols');
+    let sources: SymbolSources = {
+      vmlinux: values.vmlinux, kallsyms: values.kallsyms, systemMap: values['system-map'],
+      modules: [...(values.modules ?? []), ...positionals], symvers: values.symvers, keepGoing: values['keep-going'],
+    };
+    const noSource = !sources.vmlinux && !sources.kallsyms && !sources.systemMap && sources.modules.length === 0;
+    if (noSource) sources = { ...runningKernelSources(), symvers: sources.symvers, keepGoing: sources.keepGoing };
+    const tty = process.stderr.isTTY;
+    sources.progress = tty
+      ? (done, total) => {
+          if (done === total || done % 50 === 0) process.stderr.write(`\rreading modules: ${done}/${total}${done === total ? '\n' : ''}`);
+        }
+      : undefined;
+
+    const { map, problems } = await buildSymbolMap(sources);
+    const rel = values.release ?? (noSource ? release() : undefined);
+    if (rel) map.meta.set('release', rel);
+    map.meta.set('sources', describeSources(sources));
+    for (const p of problems) process.stderr.write(`klp-convert: warning: skipped ${p}\n`);
+    writeFileAtomic(values.output, formatMap(map, format));
+
+    const vmlinux = map.object(VMLINUX);
+    const summary = {
+      output: values.output, format, objects: map.objects.size, symbols: map.symbolCount,
+      vmlinuxSymbols: vmlinux?.length ?? 0, modules: map.objects.size - (vmlinux ? 1 : 0), skipped: problems.length,
+    };
+    if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    else {
+      process.stdout.write(`${summary.output}: ${summary.symbols} symbols of ${summary.vmlinuxSymbols ? 'vmlinux and ' : ''}${summary.modules} modules (${format} format)\n`);
+    }
+    return problems.length > 0 ? 1 : 0;
+  },
+};
+
+/** `--kallsyms` with no file means the running kernel's. */
+function withDefaultKallsyms(args: string[]): string[] {
+  return args.flatMap((a, i) => (a === '--kallsyms' && (i + 1 >= args.length || args[i + 1].startsWith('-')) ? [a, '/proc/kallsyms'] : [a]));
+}
+
+function runningKernelSources(): SymbolSources {
+  const rel = release();
+  const modules = existsSync(`/lib/modules/${rel}`) ? [`/lib/modules/${rel}`] : [];
+  if (kallsymsHasAddresses()) return { kallsyms: '/proc/kallsyms', modules };
+  const systemMap = `/boot/System.map-${rel}`;
+  if (existsSync(systemMap) && readFileSync(systemMap, 'latin1').length > 1000) return { systemMap, modules };
+  throw new KernelDataError(
+    `no symbols of the running kernel ${rel}: /proc/kallsyms shows no addresses (run as root) and /boot/System.map-${rel} is missing or a placeholder; give --kallsyms, --system-map or --vmlinux`,
+  );
+}
+
+function kallsymsHasAddresses(): boolean {
+  try {
+    const head = readFileSync('/proc/kallsyms', 'latin1').slice(0, 4096).split('\n');
+    return head.some((l) => /^[0-9a-f]+ /.test(l) && !/^0+ /.test(l));
+  } catch {
+    return false;
+  }
+}
+
+function describeSources(s: SymbolSources): string {
+  return [
+    s.vmlinux && `vmlinux ${s.vmlinux}`, s.kallsyms && `kallsyms ${s.kallsyms}`, s.systemMap && `System.map ${s.systemMap}`,
+    s.modules.length > 0 && `modules ${s.modules.join(' ')}`, s.symvers && `symvers ${s.symvers}`,
+  ].filter(Boolean).join(', ');
+}

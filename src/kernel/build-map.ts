@@ -1,0 +1,127 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { ElfError } from '../elf/errors.js';
+import { FileSource } from '../elf/file-source.js';
+import { BufferSource, ElfReader } from '../elf/reader.js';
+import { describe } from '../io/atomic-write.js';
+import { compressionOf, decompress } from './decompress.js';
+import { addVmlinuxSymbols, readModuleSymbols } from './elf-symbols.js';
+import { KernelDataError } from './errors.js';
+import { addKallsyms, addSystemMap } from './kallsyms-file.js';
+import { findModules } from './module-files.js';
+import { KernelSymbolMap, VMLINUX } from './symbol-map.js';
+import { parseSymvers } from './symvers.js';
+
+export interface SymbolSources {
+  vmlinux?: string;
+  kallsyms?: string;
+  systemMap?: string;
+  /** Folders to search for modules, and module files. */
+  modules: string[];
+  symvers?: string;
+  /** Report unreadable modules and go on with the rest instead of stopping at the first. */
+  keepGoing?: boolean;
+  progress?: (done: number, total: number) => void;
+}
+
+export interface BuildResult {
+  map: KernelSymbolMap;
+  /** Modules that could not be read (only with keepGoing) and other things worth a warning. */
+  problems: string[];
+}
+
+export function readText(path: string, what: string): string {
+  try {
+    if (statSync(path).isDirectory()) throw new KernelDataError(`cannot read ${what} ${path}: is a directory`);
+    return readFileSync(path, 'latin1');
+  } catch (e) {
+    if (e instanceof KernelDataError) throw e;
+    throw new KernelDataError(`cannot read ${what} ${path}: ${describe(e)}`);
+  }
+}
+
+function modulePaths(entries: string[]): string[] {
+  const out: string[] = [];
+  for (const p of entries) {
+    if (!existsSync(p)) throw new KernelDataError(`cannot read module ${p}: no such file or directory`);
+    if (statSync(p).isDirectory()) out.push(...findModules(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+/** Open a module for reading: by range when plain, whole and decompressed when compressed. */
+async function openModule(path: string): Promise<{ reader: ElfReader; close(): void }> {
+  const source = new FileSource(path);
+  const magic = source.read(0, Math.min(6, source.size));
+  if (compressionOf(magic) === 'none') return { reader: new ElfReader(source, path), close: () => source.close() };
+  source.close();
+  let bytes: Uint8Array;
+  try {
+    bytes = await decompress(readFileSync(path));
+  } catch (e) {
+    throw new KernelDataError(`${path}: cannot decompress (${compressionOf(magic)}): ${(e as Error).message}`);
+  }
+  return { reader: new ElfReader(new BufferSource(bytes), path), close: () => {} };
+}
+
+export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
+  const map = new KernelSymbolMap();
+  const problems: string[] = [];
+  const given = [src.vmlinux && 'vmlinux', src.kallsyms && 'kallsyms', src.systemMap && 'System.map'].filter(Boolean);
+  if (src.vmlinux) {
+    let source: FileSource;
+    try {
+      source = new FileSource(src.vmlinux);
+    } catch (e) {
+      throw new KernelDataError(`cannot read vmlinux ${src.vmlinux}: ${describe(e)}`);
+    }
+    try {
+      addVmlinuxSymbols(new ElfReader(source, src.vmlinux), map.objectFor(VMLINUX));
+    } finally {
+      source.close();
+    }
+  }
+  if (src.kallsyms) {
+    if (src.vmlinux) throw new KernelDataError(`give one source of vmlinux symbols, not ${given.join(' and ')}`);
+    addKallsyms(map, readText(src.kallsyms, 'kallsyms dump'), src.kallsyms);
+  }
+  if (src.systemMap) {
+    if (given.length > 1) throw new KernelDataError(`give one source of vmlinux symbols, not ${given.join(' and ')}`);
+    addSystemMap(map, readText(src.systemMap, 'System.map'), src.systemMap);
+  }
+
+  const files = modulePaths(src.modules);
+  const fromFile = new Map<string, string>();
+  for (let i = 0; i < files.length; i++) {
+    const path = files[i];
+    try {
+      const { reader, close } = await openModule(path);
+      try {
+        readModuleSymbols(reader, path, (name) => {
+          const earlier = fromFile.get(name);
+          if (earlier) throw new KernelDataError(`${path}: module '${name}' was already read from ${earlier}`);
+          fromFile.set(name, path);
+          // A module file knows more (types, sizes, source files) than a kallsyms dump.
+          map.objects.delete(name);
+          return map.objectFor(name);
+        });
+      } finally {
+        close();
+      }
+    } catch (e) {
+      if (!(e instanceof ElfError || e instanceof KernelDataError)) throw e;
+      const msg = e instanceof ElfError ? e.inFile(path).message : e.message;
+      if (!src.keepGoing) throw new KernelDataError(`${msg} (use --keep-going to skip unreadable modules)`);
+      problems.push(msg);
+    }
+    src.progress?.(i + 1, files.length);
+  }
+
+  if (src.symvers) {
+    for (const exp of parseSymvers(readText(src.symvers, 'Module.symvers'), src.symvers).values()) {
+      map.object(exp.object)?.exports.set(exp.name, exp.exportType);
+    }
+  }
+  if (map.objects.size === 0) throw new KernelDataError('no symbols: give --vmlinux, --kallsyms, --system-map or modules');
+  return { map, problems };
+}

@@ -1,0 +1,116 @@
+import { SHN_ABS, SHN_COMMON, SHN_LORESERVE, SHN_UNDEF, SHT_NOBITS, STB_LOCAL, STT_FILE, STT_SECTION } from '../elf/constants.js';
+import type { ElfReader, SymbolTableView } from '../elf/reader.js';
+import { KernelDataError } from './errors.js';
+import { compareSameAddress, isListedInKallsyms, isModuleCoreSymbol, nmType } from './kallsyms-rules.js';
+import { moduleNameFromPath, parseModinfo } from './modinfo.js';
+import type { ObjectSymbols } from './symbol-map.js';
+
+function symtabOf(reader: ElfReader, what: string): SymbolTableView {
+  const sh = reader.symtab;
+  if (!sh) throw new KernelDataError(`${reader.fileName}: no symbol table (.symtab); ${what}`);
+  return reader.symbols(sh);
+}
+
+function typeLetter(reader: ElfReader, v: SymbolTableView, i: number): string {
+  const shndx = v.shndx(i);
+  const raw = v.rawShndx(i);
+  const special = raw >= SHN_LORESERVE && raw !== 0xffff;
+  const sec = special ? undefined : reader.sections[shndx];
+  return nmType({
+    bind: v.bind(i), type: v.type(i), undefined: shndx === SHN_UNDEF, absolute: raw === SHN_ABS, common: raw === SHN_COMMON,
+    sectionFlags: sec?.flags ?? 0, sectionNobits: sec?.type === SHT_NOBITS, sectionName: sec?.name ?? '',
+  });
+}
+
+/** Export flavour from the section a `__ksymtab_<name>` entry sits in (Linux < 6.5 layout). */
+function exportTypeOf(sectionName: string): string {
+  return sectionName.startsWith('__ksymtab_gpl') || sectionName.startsWith('___ksymtab_gpl') ? 'EXPORT_SYMBOL_GPL' : 'EXPORT_SYMBOL';
+}
+
+/**
+ * vmlinux symbols in kallsyms order: those kallsyms lists sorted by address with
+ * scripts/kallsyms.c's tie rules (NOT symbol table order: the two differ for ~190 duplicated names
+ * of Debian's 6.1), then the ones it leaves out, which take no position.
+ */
+export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols): void {
+  const v = symtabOf(reader, 'a stripped vmlinux has no symbols; use the -dbg package\'s vmlinux, a System.map or a kallsyms dump');
+  const listed: number[] = [];
+  const unlisted: number[] = [];
+  const types: string[] = new Array(v.count);
+  const files = new Int32Array(v.count).fill(-1);
+  let file = -1;
+  for (let i = 1; i < v.count; i++) {
+    const t = v.type(i);
+    if (t === STT_FILE) {
+      file = into.fileId(v.name(i));
+      continue;
+    }
+    if (t === STT_SECTION || v.shndx(i) === SHN_UNDEF) continue;
+    const name = v.name(i);
+    if (name === '') continue;
+    const letter = typeLetter(reader, v, i);
+    types[i] = letter;
+    if (v.bind(i) === STB_LOCAL) files[i] = file;
+    if (name.startsWith('__ksymtab_')) {
+      const sec = reader.sections[v.shndx(i)];
+      if (sec) into.exports.set(name.slice('__ksymtab_'.length), exportTypeOf(sec.name));
+    }
+    (isListedInKallsyms(name, letter) ? listed : unlisted).push(i);
+  }
+  listed.sort((a, b) => {
+    const ha = v.valueHi(a);
+    const hb = v.valueHi(b);
+    if (ha !== hb) return ha - hb;
+    const la = v.valueLo(a);
+    const lb = v.valueLo(b);
+    if (la !== lb) return la - lb;
+    return compareSameAddress(v.name(a), types[a], v.name(b), types[b]) || a - b;
+  });
+  for (const [list, isListed] of [[listed, true], [unlisted, false]] as const) {
+    for (const i of list) {
+      into.add(v.name(i), types[i], v.sizeNumber(i), isListed, files[i] < 0 ? '' : into.files[files[i]]);
+    }
+  }
+}
+
+export interface ModuleSymbols {
+  /** The module's name as the kernel knows it (.modinfo `name=`, else from the file name). */
+  name: string;
+  modinfo: Map<string, string[]>;
+}
+
+/**
+ * A module's defined symbols in symbol table order, which is the order the kernel walks when it
+ * counts positions; the ones that do not survive the module's init (see isModuleCoreSymbol) are
+ * kept with no position.
+ */
+export function readModuleSymbols(reader: ElfReader, path: string, into: (name: string) => ObjectSymbols): ModuleSymbols {
+  const modinfoSec = reader.sectionByName('.modinfo');
+  const modinfo = modinfoSec ? parseModinfo(reader.data(modinfoSec)) : new Map<string, string[]>();
+  const name = modinfo.get('name')?.[0] || moduleNameFromPath(path);
+  const out = into(name);
+  const v = symtabOf(reader, 'kernel modules always have one');
+  const shnum = reader.header.shnum;
+  const percpu = reader.sections.find((s) => s.name === '.data..percpu' && s.flags & 0x2)?.index ?? -1;
+  let file = '';
+  for (let i = 1; i < v.count; i++) {
+    const t = v.type(i);
+    if (t === STT_FILE) {
+      file = v.name(i);
+      continue;
+    }
+    const shndx = v.shndx(i);
+    if (t === STT_SECTION || shndx === SHN_UNDEF) continue;
+    const symName = v.name(i);
+    if (symName === '') continue;
+    // The kernel tests the raw 16-bit st_shndx (kernel/module/kallsyms.c), escapes included.
+    const raw = v.rawShndx(i);
+    const sec = raw < shnum ? reader.sections[raw] : undefined;
+    const core = isModuleCoreSymbol({
+      nameOffset: v.nameOffset(i), shndx: raw, shnum, sectionFlags: sec?.flags ?? 0, sectionName: sec?.name ?? '', isPercpu: raw === percpu,
+    });
+    if (symName.startsWith('__ksymtab_') && sec) out.exports.set(symName.slice('__ksymtab_'.length), exportTypeOf(sec.name));
+    out.add(symName, typeLetter(reader, v, i), v.sizeNumber(i), core, v.bind(i) === STB_LOCAL ? file : '');
+  }
+  return { name, modinfo };
+}

@@ -1,0 +1,76 @@
+import { KernelDataError } from './errors.js';
+import { isListedInKallsyms } from './kallsyms-rules.js';
+import { type KernelSymbolMap, VMLINUX } from './symbol-map.js';
+
+/**
+ * Add a `/proc/kallsyms` dump: `ADDR TYPE NAME` for vmlinux, `ADDR TYPE NAME\t[MODULE]` for modules.
+ * Its order is the kernel's own order, so positions are read straight off it; addresses may be
+ * zero (dumped without root) without harm. Pseudo-modules (`[bpf]`, `[__builtin__ftrace]`, ...) are
+ * not objects a livepatch can target and are left out.
+ */
+export function addKallsyms(map: KernelSymbolMap, text: string, source: string): { vmlinux: number; modules: number } {
+  let vmlinuxCount = 0;
+  const modules = new Set<string>();
+  let lineNo = 0;
+  let start = 0;
+  const vmlinux = map.objectFor(VMLINUX);
+  if (vmlinux.length > 0) throw new KernelDataError(`${source}: vmlinux symbols were already given by another source`);
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    let line = text.slice(start, end);
+    start = end + 1;
+    lineNo++;
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line === '') continue;
+    const sp1 = line.indexOf(' ');
+    const sp2 = line.indexOf(' ', sp1 + 1);
+    if (sp1 <= 0 || sp2 !== sp1 + 2 || !/^[0-9a-fA-F]+$/.test(line.slice(0, sp1))) {
+      throw new KernelDataError(`${source}:${lineNo}: not a kallsyms line (expected 'ADDRESS TYPE NAME [MODULE]'): ${line.slice(0, 80)}`);
+    }
+    const type = line[sp1 + 1];
+    const tab = line.indexOf('\t', sp2 + 1);
+    const name = tab < 0 ? line.slice(sp2 + 1) : line.slice(sp2 + 1, tab);
+    if (tab < 0) {
+      vmlinux.add(name, type, -1, true);
+      vmlinuxCount++;
+      continue;
+    }
+    const mod = line.slice(tab + 1);
+    if (!mod.startsWith('[') || !mod.endsWith(']')) throw new KernelDataError(`${source}:${lineNo}: module field must be [NAME]: ${line.slice(0, 80)}`);
+    const modName = mod.slice(1, -1);
+    if (modName === 'bpf' || modName.startsWith('__builtin__')) continue;
+    // Livepatch modules keep undefined and livepatch symbols in their table; they are no definitions.
+    if (type === 'U' || name.startsWith('.klp.sym.')) continue;
+    map.objectFor(modName).add(name, type, -1, true);
+    modules.add(modName);
+  }
+  if (vmlinuxCount === 0 && modules.size === 0) throw new KernelDataError(`${source}: no symbols (empty kallsyms dump)`);
+  return { vmlinux: vmlinuxCount, modules: modules.size };
+}
+
+/**
+ * Add a System.map (vmlinux only): `nm -n` output filtered by scripts/mksysmap, so in address
+ * order. Symbols kallsyms would drop are kept but not counted.
+ */
+export function addSystemMap(map: KernelSymbolMap, text: string, source: string): number {
+  const vmlinux = map.objectFor(VMLINUX);
+  if (vmlinux.length > 0) throw new KernelDataError(`${source}: vmlinux symbols were already given by another source`);
+  if (text.length < 4096 && text.includes('The real System.map is in')) {
+    throw new KernelDataError(`${source}: not a real System.map but a placeholder; the real one is in the -dbg package (or use a kallsyms dump)`);
+  }
+  const lines = text.split('\n');
+  let n = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
+    if (line === '') continue;
+    const f = line.split(' ');
+    if (f.length !== 3 || f[1].length !== 1 || !/^[0-9a-fA-F]+$/.test(f[0])) {
+      throw new KernelDataError(`${source}:${i + 1}: not a System.map line (expected 'ADDRESS TYPE NAME'): ${line.slice(0, 80)}`);
+    }
+    vmlinux.add(f[2], f[1], -1, isListedInKallsyms(f[2], f[1]));
+    n++;
+  }
+  if (n === 0) throw new KernelDataError(`${source}: no symbols (empty System.map)`);
+  return n;
+}

@@ -1,0 +1,165 @@
+/**
+ * Every symbol of a kernel, per object (vmlinux and each module), in the order the running kernel
+ * counts them. Held column-wise: a distribution kernel has close to a million symbols.
+ */
+
+export const VMLINUX = 'vmlinux';
+
+/** One symbol of one object, as a query returns it. */
+export interface SymbolEntry {
+  object: string;
+  name: string;
+  /** 1-based rank among the same-named listed symbols of the object; 0 when kallsyms does not list it. */
+  position: number;
+  /** How many listed symbols of this name the object has. */
+  count: number;
+  /** nm-style type letter (T/t, D/d, R/r, B/b, W, V, ...); lower case is local. */
+  type: string;
+  /** st_size; -1 when the source does not say (kallsyms, System.map). */
+  size: number;
+  /** EXPORT_SYMBOL, EXPORT_SYMBOL_GPL, ... or '' when not exported. */
+  exportType: string;
+  /** Source file from the STT_FILE symbol before it, or '' when unknown. */
+  file: string;
+}
+
+/** The symbols of one object, in kallsyms order for vmlinux and symbol-table order for modules. */
+export class ObjectSymbols {
+  readonly name: string;
+  readonly names: string[] = [];
+  readonly types: string[] = [];
+  readonly sizes: number[] = [];
+  readonly listed: boolean[] = [];
+  readonly fileIndex: number[] = [];
+  readonly files: string[] = [];
+  readonly exports = new Map<string, string>();
+  private positions: Int32Array | undefined;
+  private counts: Map<string, number> | undefined;
+  private byName: Map<string, number[]> | undefined;
+  private readonly fileIds = new Map<string, number>();
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  get length(): number {
+    return this.names.length;
+  }
+
+  add(name: string, type: string, size: number, listed: boolean, file = ''): void {
+    this.names.push(name);
+    this.types.push(type);
+    this.sizes.push(size);
+    this.listed.push(listed);
+    this.fileIndex.push(file === '' ? -1 : this.fileId(file));
+    this.positions = undefined;
+    this.byName = undefined;
+  }
+
+  fileId(file: string): number {
+    let id = this.fileIds.get(file);
+    if (id === undefined) {
+      id = this.files.length;
+      this.files.push(file);
+      this.fileIds.set(file, id);
+    }
+    return id;
+  }
+
+  /** Position (1-based) of symbol i among listed symbols of its name; 0 if not listed. */
+  position(i: number): number {
+    this.index();
+    return this.positions![i];
+  }
+
+  /** Number of listed symbols named `name`. */
+  count(name: string): number {
+    this.index();
+    return this.counts!.get(name) ?? 0;
+  }
+
+  /** Indices of every symbol named `name` (listed or not), in order. */
+  indicesOf(name: string): number[] {
+    this.index();
+    return this.byName!.get(name) ?? [];
+  }
+
+  entry(i: number): SymbolEntry {
+    const name = this.names[i];
+    return {
+      object: this.name, name, position: this.position(i), count: this.count(name), type: this.types[i],
+      size: this.sizes[i], exportType: this.exports.get(name) ?? '', file: this.fileIndex[i] < 0 ? '' : this.files[this.fileIndex[i]],
+    };
+  }
+
+  private index(): void {
+    if (this.positions && this.byName && this.counts) return;
+    const positions = new Int32Array(this.names.length);
+    const counts = new Map<string, number>();
+    const byName = new Map<string, number[]>();
+    for (let i = 0; i < this.names.length; i++) {
+      const name = this.names[i];
+      const list = byName.get(name);
+      if (list) list.push(i);
+      else byName.set(name, [i]);
+      if (!this.listed[i]) continue;
+      const n = (counts.get(name) ?? 0) + 1;
+      counts.set(name, n);
+      positions[i] = n;
+    }
+    this.positions = positions;
+    this.counts = counts;
+    this.byName = byName;
+  }
+}
+
+export class KernelSymbolMap {
+  readonly objects = new Map<string, ObjectSymbols>();
+  /** Free-form facts about where the map came from (kernel release, sources). */
+  readonly meta = new Map<string, string>();
+
+  object(name: string): ObjectSymbols | undefined {
+    return this.objects.get(name);
+  }
+
+  /** The object's table, created when missing. */
+  objectFor(name: string): ObjectSymbols {
+    let o = this.objects.get(name);
+    if (!o) {
+      o = new ObjectSymbols(name);
+      this.objects.set(name, o);
+    }
+    return o;
+  }
+
+  /** vmlinux first, then modules by name: the order both file formats use. */
+  get orderedObjects(): ObjectSymbols[] {
+    const mods = [...this.objects.values()].filter((o) => o.name !== VMLINUX).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const v = this.objects.get(VMLINUX);
+    return v ? [v, ...mods] : mods;
+  }
+
+  /** Every listed definition of `name` in the whole kernel, vmlinux first. */
+  definitions(name: string): SymbolEntry[] {
+    const out: SymbolEntry[] = [];
+    for (const o of this.orderedObjects) {
+      for (const i of o.indicesOf(name)) if (o.listed[i]) out.push(o.entry(i));
+    }
+    return out;
+  }
+
+  /** Who exports `name`, if anyone: the object and the export type. */
+  exporter(name: string): { object: string; exportType: string } | undefined {
+    for (const o of this.orderedObjects) {
+      const t = o.exports.get(name);
+      if (t !== undefined) return { object: o.name, exportType: t };
+    }
+    return undefined;
+  }
+
+  get symbolCount(): number {
+    let n = 0;
+    for (const o of this.objects.values()) n += o.length;
+    return n;
+  }
+}

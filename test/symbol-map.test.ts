@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { buildSymbolMap } from '../src/kernel/build-map.js';
+import { formatMap, parseMap } from '../src/kernel/map-format.js';
+import { VMLINUX } from '../src/kernel/symbol-map.js';
+import { compile, requireDebianKernel, runCli, tempDir } from './helpers.js';
+
+const dir = tempDir();
+
+/**
+ * A two-file module as kbuild links it (`ld -r`), with the same static names in both files, an
+ * init-only function, and a `.modinfo` naming it. Debian strips its modules' STT_FILE symbols;
+ * ours keeps them, so source files can be checked.
+ */
+function buildModule(name: string): string {
+  const a = compile(dir, `${name}_a`, `
+static const char homonym[] __attribute__((used)) = "A";
+static int __attribute__((noinline, used)) get_homonym(void) { return homonym[0]; }
+int __attribute__((section(".init.text"), used)) init_only(void) { return 0; }
+int shared_counter;
+int *export_me = &shared_counter;
+int use_a(void) { return get_homonym(); }
+`);
+  const b = compile(dir, `${name}_b`, `
+static const char homonym[] __attribute__((used)) = "B";
+static int __attribute__((noinline, used)) get_homonym(void) { return homonym[0]; }
+static int __attribute__((section(".init.text"), used)) init_local(void) { return 1; }
+__attribute__((section(".modinfo"), used)) static const char modinfo_name[] = "name=${name}";
+int use_b(void) { return get_homonym(); }
+`);
+  const ko = join(dir, `${name.replace(/_/g, '-')}.ko`);
+  execFileSync('ld', ['-r', a, b, '-o', ko]);
+  return ko;
+}
+
+describe('modules: positions in symbol table order, core symbols only', () => {
+  const ko = buildModule('test_dup_mod');
+
+  test('duplicate statics get positions 1 and 2 in link order, with their source files', async () => {
+    const { map } = await buildSymbolMap({ modules: [ko] });
+    const mod = map.object('test_dup_mod');
+    assert.ok(mod, 'module named from .modinfo name=');
+    const defs = map.definitions('homonym');
+    assert.deepEqual(defs.map((d) => [d.object, d.position, d.count, d.file]), [
+      ['test_dup_mod', 1, 2, 'test_dup_mod_a.c'],
+      ['test_dup_mod', 2, 2, 'test_dup_mod_b.c'],
+    ]);
+    assert.deepEqual(map.definitions('get_homonym').map((d) => d.type), ['t', 't']);
+    // Init sections are freed after the module's init: the kernel no longer counts their symbols.
+    assert.deepEqual(map.definitions('init_only'), []);
+    const init = mod.indicesOf('init_only').map((i) => mod.entry(i));
+    assert.deepEqual(init.map((e) => e.position), [0]);
+  });
+
+  test('compressed modules (.ko.gz, .ko.xz, .ko.zst) read like plain ones', async () => {
+    const compressed = join(dir, 'compressed');
+    execFileSync('mkdir', ['-p', compressed]);
+    const tools: [string, string[]][] = [['gz', ['gzip', '-n', '-f']], ['xz', ['xz', '--check=crc32', '--lzma2=dict=1MiB', '-f']], ['zst', ['zstd', '-q', '-f', '--rm']]];
+    for (const [ext, cmd] of tools) {
+      const copy = join(compressed, `${ext}-mod.ko`);
+      copyFileSync(buildModule(`${ext}_mod`), copy);
+      execFileSync(cmd[0], [...cmd.slice(1), copy]);
+      assert.ok(existsSync(`${copy}.${ext}`));
+    }
+    const { map } = await buildSymbolMap({ modules: [compressed] });
+    assert.deepEqual([...map.objects.keys()].sort(), ['gz_mod', 'xz_mod', 'zst_mod']);
+    for (const mod of map.objects.keys()) {
+      assert.deepEqual(map.object(mod)!.indicesOf('homonym').map((i) => map.object(mod)!.position(i)), [1, 2], mod);
+    }
+  });
+
+  test('two files for one module name: an error, or a warning with keepGoing', async () => {
+    const again = join(dir, 'again');
+    execFileSync('mkdir', ['-p', again]);
+    copyFileSync(ko, join(again, 'first.ko'));
+    copyFileSync(ko, join(again, 'second.ko'));
+    await assert.rejects(buildSymbolMap({ modules: [again] }), /second\.ko: module 'test_dup_mod' was already read from .*first\.ko/);
+    const { map, problems } = await buildSymbolMap({ modules: [again], keepGoing: true });
+    assert.equal(problems.length, 1);
+    assert.deepEqual(map.definitions('homonym').map((d) => d.position), [1, 2]);
+  });
+
+  test('module name from the file name when .modinfo has none: - becomes _', async () => {
+    const plain = compile(dir, 'plain', 'int plain_symbol;');
+    const ko = join(dir, 'my-plain.ko');
+    copyFileSync(plain, ko);
+    const { map } = await buildSymbolMap({ modules: [ko] });
+    assert.ok(map.object('my_plain'));
+  });
+});
+
+describe('vmlinux symbols: kallsyms order is address order, not symbol table order', () => {
+  test('a linked executable whose symtab order differs from its address order', async () => {
+    // Sections sorted by name put b's copy of `dup` first in memory, while the symbol table keeps
+    // a's locals first: the kernel counts by address, so b's is position 1.
+    const a = compile(dir, 'va', 'static int __attribute__((used, section(".text.zz"))) dup(void) { return 1; }\nvoid _start(void) {}', ['-O0']);
+    const b = compile(dir, 'vb', 'static int __attribute__((used, section(".text.aa"))) dup(void) { return 2; }', ['-O0']);
+    const exe = join(dir, 'vmlinux-like');
+    execFileSync('ld', ['--sort-section=name', a, b, '-o', exe]);
+    const symtabOrder = execFileSync('readelf', ['-sW', exe], { encoding: 'utf8' }).split('\n').filter((l) => / dup$/.test(l)).map((l) => l.trim().split(/\s+/)[1]);
+    assert.ok(BigInt(`0x${symtabOrder[0]}`) > BigInt(`0x${symtabOrder[1]}`), 'fixture must have symtab order != address order');
+    const { map } = await buildSymbolMap({ vmlinux: exe, modules: [] });
+    const defs = map.definitions('dup');
+    assert.deepEqual(defs.map((d) => [d.position, d.file]), [[1, 'vb.c'], [2, 'va.c']]);
+  });
+});
+
+describe("Debian's kernel (kallsyms dumped from it under qemu, its modules and Module.symvers)", () => {
+  const kernel = requireDebianKernel();
+
+  test('vmlinux positions follow the kernel; modules and exports are all there', async () => {
+    const { map } = await buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [kernel.modules], symvers: kernel.symvers });
+    const ucode = map.definitions('ucode_path');
+    assert.deepEqual(ucode.map((d) => [d.object, d.position, d.count]), [[VMLINUX, 1, 2], [VMLINUX, 2, 2]]);
+    // The dump's own order, read independently.
+    const lines = readFileSync(kernel.kallsyms, 'latin1').split('\n').filter((l) => l.endsWith(' ucode_path'));
+    assert.equal(lines.length, 2);
+    assert.ok(map.objects.size > 4000, `${map.objects.size} objects`);
+    assert.equal(map.exporter('printk')?.object ?? map.exporter('_printk')?.object, VMLINUX);
+    assert.equal(map.object(VMLINUX)!.exports.get('_printk'), 'EXPORT_SYMBOL');
+    assert.equal(map.object('ext4')!.exports.get('ext4_fc_replay_cleanup') ?? 'none', 'none');
+    // Every duplicated vmlinux name gets positions 1..n in dump order.
+    const v = map.object(VMLINUX)!;
+    let duplicated = 0;
+    const seen = new Map<string, number>();
+    for (let i = 0; i < v.length; i++) {
+      const n = (seen.get(v.names[i]) ?? 0) + 1;
+      seen.set(v.names[i], n);
+      assert.equal(v.position(i), n);
+    }
+    for (const n of seen.values()) if (n > 1) duplicated++;
+    assert.ok(duplicated > 1000, `${duplicated} duplicated vmlinux names`);
+  });
+
+  test('both formats round-trip; ours keeps positions, types, sizes, exports', async () => {
+    const ko = buildModule('fmt_mod');
+    const { map } = await buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [ko], symvers: kernel.symvers });
+    const ours = parseMap(formatMap(map, 'klp-convert'), 'map');
+    assert.deepEqual(ours.definitions('homonym'), map.definitions('homonym'));
+    assert.deepEqual(ours.definitions('ucode_path'), map.definitions('ucode_path'));
+    assert.equal(ours.object(VMLINUX)!.exports.get('_printk'), 'EXPORT_SYMBOL');
+    const upstreamText = formatMap(map, 'upstream');
+    assert.ok(upstreamText.startsWith('klp-convert-symbol-data.0.1\n*vmlinux\n'));
+    assert.ok(upstreamText.includes('\n*fmt_mod\n'));
+    assert.ok(!upstreamText.includes('init_only'), 'upstream lists only what kallsyms lists');
+    const upstream = parseMap(upstreamText, 'up');
+    assert.deepEqual(upstream.definitions('homonym').map((d) => [d.object, d.position]), [['fmt_mod', 1], ['fmt_mod', 2]]);
+  });
+});
+
+describe('symbols command', () => {
+  const kernel = requireDebianKernel();
+
+  test('writes a map from a kallsyms dump, modules and Module.symvers; --json summary', () => {
+    const ko = buildModule('cli_mod');
+    const out = join(dir, 'cli.map');
+    const r = runCli(['symbols', '--kallsyms', kernel.kallsyms, '--symvers', kernel.symvers, ko, '-o', out, '--json', '--release', kernel.kver]);
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.modules, 1);
+    assert.ok(summary.vmlinuxSymbols > 90000);
+    const text = readFileSync(out, 'latin1');
+    assert.ok(text.startsWith(`klp-convert-symbols 1\n# release: ${kernel.kver}\n`));
+    assert.match(text, /\nucode_path\t2\td\t-\t-\t-\n/);
+    assert.match(text, /\nhomonym\t2\tr\t2\t-\t1\n/);
+  });
+
+  const failures: [string, string[], RegExp][] = [
+    ['missing source file', ['--kallsyms', '/nonexistent/kallsyms'], /^klp-convert: cannot read kallsyms dump \/nonexistent\/kallsyms: no such file or directory\n$/],
+    ['not a kallsyms dump', ['--kallsyms', '/etc/passwd'], /^klp-convert: \/etc\/passwd:1: not a kallsyms line/],
+    ['System.map placeholder', ['--system-map', 'PLACEHOLDER'], /not a real System\.map .*-dbg package/],
+    ['corrupt module among good ones', ['CORRUPT'], /corrupt\.ko: section header table .* \(use --keep-going to skip unreadable modules\)\n$/],
+    ['two vmlinux sources', ['--kallsyms', 'KALLSYMS', '--system-map', 'PLACEHOLDER'], /give one source of vmlinux symbols/],
+    ['unknown format', ['--kallsyms', 'KALLSYMS', '--format', 'nm'], /unknown --format 'nm'/],
+  ];
+  for (const [what, args, message] of failures) {
+    test(`fails with one line and no output: ${what}`, () => {
+      const placeholder = join(dir, 'System.map-placeholder');
+      writeFileSync(placeholder, 'ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n');
+      const corrupt = join(dir, 'corrupt.ko');
+      writeFileSync(corrupt, readFileSync(buildModule('corrupt_mod')).subarray(0, 2000));
+      const out = join(dir, `fail-${what.replace(/\W/g, '_')}.map`);
+      const resolved = args.map((a) => (a === 'PLACEHOLDER' ? placeholder : a === 'CORRUPT' ? corrupt : a === 'KALLSYMS' ? kernel.kallsyms : a));
+      const r = runCli(['symbols', ...resolved, '-o', out]);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      assert.ok(!existsSync(out), 'no output file');
+    });
+  }
+
+  test('--keep-going skips a corrupt module, warns, writes the rest, exits 1', () => {
+    const good = buildModule('good_mod');
+    const corrupt = join(dir, 'corrupt2.ko');
+    writeFileSync(corrupt, 'not an elf');
+    const out = join(dir, 'kg.map');
+    const r = runCli(['symbols', good, corrupt, '--keep-going', '-o', out]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /warning: skipped .*corrupt2\.ko: not an ELF file/);
+    assert.match(readFileSync(out, 'latin1'), /\n\*good_mod\n/);
+  });
+
+  test('reading maps: unknown format, unsupported version, corrupt line', () => {
+    assert.throws(() => parseMap('hello\n', 'm'), /m: unknown symbol map format \(first line 'hello'/);
+    assert.throws(() => parseMap('klp-convert-symbols 9\n', 'm'), /m: symbol map version 9 is not supported/);
+    assert.throws(() => parseMap('klp-convert-symbols 1\n*vmlinux\nfoo\t1\tT\n', 'm'), /m:3: corrupt symbol map: expected 6 tab-separated fields/);
+    assert.throws(() => parseMap('klp-convert-symbols 1\nfoo\t1\tT\t-\t-\t-\n', 'm'), /m:2: corrupt symbol map: symbol line before the first \*OBJECT line/);
+    assert.throws(() => parseMap('klp-convert-symbols 1\n*vmlinux\nfoo\t2\tT\t-\t-\t-\n', 'm'), /'foo' claims position 2, but its order gives 1/);
+    assert.throws(() => parseMap('', 'm'), /m: empty file, not a symbol map/);
+  });
+});
