@@ -13,38 +13,82 @@ export const UPSTREAM_HEADER = 'klp-convert-symbol-data.0.1';
 
 export type MapFormat = 'klp-convert' | 'upstream';
 
-function checkName(name: string, object: string): void {
-  if (/[\t\n\r]/.test(name)) throw new KernelDataError(`symbol name in ${object} contains a tab or line break: ${JSON.stringify(name)}`);
+function checkName(name: string, object: string): never {
+  throw new KernelDataError(`symbol name in ${object} contains a tab or line break: ${JSON.stringify(name)}`);
 }
 
-export function formatMap(map: KernelSymbolMap, format: MapFormat): string {
-  const out: string[] = [];
-  if (format === 'upstream') {
-    out.push(UPSTREAM_HEADER);
-    for (const o of map.orderedObjects) {
-      out.push(`*${o.name}`);
-      for (let i = 0; i < o.length; i++) if (o.listed[i]) out.push(o.names[i]);
-    }
-    return `${out.join('\n')}\n`;
+/**
+ * Text appended straight into a growing byte buffer: formatting a million lines through strings
+ * spends seconds in garbage collection.
+ */
+class TextWriter {
+  private buf = Buffer.allocUnsafe(1 << 20);
+  private len = 0;
+
+  text(s: string): this {
+    if (this.len + s.length > this.buf.length) this.grow(s.length);
+    this.len += this.buf.write(s, this.len, 'latin1');
+    return this;
   }
-  out.push(`${MAP_HEADER} ${MAP_VERSION}`);
-  for (const [k, v] of map.meta) out.push(`# ${k}: ${v}`);
+  byte(c: number): this {
+    if (this.len + 1 > this.buf.length) this.grow(1);
+    this.buf[this.len++] = c;
+    return this;
+  }
+  int(n: number): this {
+    return this.text(String(n));
+  }
+  private grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + need));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+  finish(): Buffer {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
+const TAB = 9;
+const NL = 10;
+const DASH = 45;
+
+export function formatMap(map: KernelSymbolMap, format: MapFormat): Buffer {
+  const w = new TextWriter();
+  if (format === 'upstream') {
+    w.text(UPSTREAM_HEADER).byte(NL);
+    for (const o of map.orderedObjects) {
+      w.byte(42).text(o.name).byte(NL);
+      for (let i = 0; i < o.length; i++) if (o.listed[i]) w.text(o.names[i]).byte(NL);
+    }
+    return w.finish();
+  }
+  w.text(`${MAP_HEADER} ${MAP_VERSION}\n`);
+  for (const [k, v] of map.meta) w.text(`# ${k}: ${v}\n`);
   for (const o of map.orderedObjects) {
-    out.push(`*${o.name}`);
-    o.files.forEach((f, id) => out.push(`@${id}\t${f}`));
+    w.byte(42).text(o.name).byte(NL);
+    o.files.forEach((f, id) => w.text(`@${id}\t${f}\n`));
     for (let i = 0; i < o.length; i++) {
       const name = o.names[i];
-      checkName(name, o.name);
-      const pos = o.listed[i] ? String(o.position(i)) : '-';
-      const size = o.sizes[i] < 0 ? '-' : String(o.sizes[i]);
-      const exp = o.exports.get(name) ?? '-';
-      const file = o.fileIndex[i] < 0 ? '-' : String(o.fileIndex[i]);
-      out.push(`${name}\t${pos}\t${o.types[i]}\t${size}\t${exp}\t${file}`);
+      if (name.includes('\t') || name.includes('\n')) checkName(name, o.name);
+      w.text(name).byte(TAB);
+      if (o.listed[i]) w.int(o.position(i));
+      else w.byte(DASH);
+      w.byte(TAB).text(o.types[i]).byte(TAB);
+      if (o.sizes[i] < 0) w.byte(DASH);
+      else w.int(o.sizes[i]);
+      w.byte(TAB);
+      const exp = o.exports.get(name);
+      if (exp === undefined) w.byte(DASH);
+      else w.text(exp);
+      w.byte(TAB);
+      if (o.fileIndex[i] < 0) w.byte(DASH);
+      else w.int(o.fileIndex[i]);
+      w.byte(NL);
     }
     // Exports the map has no symbol for (Module.symvers names them) are kept as their own lines.
-    for (const [name, type] of o.exports) if (o.indicesOf(name).length === 0) out.push(`!${name}\t${type}`);
+    for (const [name, type] of o.exports) if (!o.has(name)) w.text(`!${name}\t${type}\n`);
   }
-  return `${out.join('\n')}\n`;
+  return w.finish();
 }
 
 /** Read a map in either format, telling them apart by the first line. */

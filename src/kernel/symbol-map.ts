@@ -53,6 +53,7 @@ export class ObjectSymbols {
     this.listed.push(listed);
     this.fileIndex.push(file === '' ? -1 : this.fileId(file));
     this.positions = undefined;
+    this.counts = undefined;
     this.byName = undefined;
   }
 
@@ -78,10 +79,24 @@ export class ObjectSymbols {
     return this.counts!.get(name) ?? 0;
   }
 
+  /** Whether the object defines `name` at all (listed or not). */
+  has(name: string): boolean {
+    this.index();
+    return this.counts!.has(name);
+  }
+
   /** Indices of every symbol named `name` (listed or not), in order. */
   indicesOf(name: string): number[] {
-    this.index();
-    return this.byName!.get(name) ?? [];
+    if (!this.byName) {
+      const byName = new Map<string, number[]>();
+      for (let i = 0; i < this.names.length; i++) {
+        const list = byName.get(this.names[i]);
+        if (list) list.push(i);
+        else byName.set(this.names[i], [i]);
+      }
+      this.byName = byName;
+    }
+    return this.byName.get(name) ?? [];
   }
 
   entry(i: number): SymbolEntry {
@@ -93,23 +108,21 @@ export class ObjectSymbols {
   }
 
   private index(): void {
-    if (this.positions && this.byName && this.counts) return;
+    if (this.positions && this.counts) return;
     const positions = new Int32Array(this.names.length);
     const counts = new Map<string, number>();
-    const byName = new Map<string, number[]>();
     for (let i = 0; i < this.names.length; i++) {
       const name = this.names[i];
-      const list = byName.get(name);
-      if (list) list.push(i);
-      else byName.set(name, [i]);
-      if (!this.listed[i]) continue;
-      const n = (counts.get(name) ?? 0) + 1;
-      counts.set(name, n);
-      positions[i] = n;
+      const n = counts.get(name) ?? 0;
+      if (!this.listed[i]) {
+        if (n === 0) counts.set(name, 0);
+        continue;
+      }
+      counts.set(name, n + 1);
+      positions[i] = n + 1;
     }
     this.positions = positions;
     this.counts = counts;
-    this.byName = byName;
   }
 }
 
