@@ -2,11 +2,13 @@ import { ElfError } from '../elf/errors.js';
 import { OutputError } from '../io/atomic-write.js';
 import { InputError } from '../io/read-file.js';
 import { KernelDataError } from '../kernel/errors.js';
+import { ConversionError } from '../livepatch/convert.js';
 import { type Command, UsageError } from './args.js';
+import { convertCommand, runConvert } from './commands/convert.js';
 import { copyCommand } from './commands/copy.js';
 import { symbolsCommand } from './commands/symbols.js';
 
-const commands: Command[] = [symbolsCommand, copyCommand];
+const commands: Command[] = [convertCommand, symbolsCommand, copyCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -22,7 +24,7 @@ Run 'klp-convert <command> --help' for the options of one command.`;
 
 /** Known failures: messages written for users. Anything else is a bug and says so. */
 function isUserFacing(e: unknown): e is Error {
-  return e instanceof ElfError || e instanceof InputError || e instanceof OutputError || e instanceof KernelDataError;
+  return e instanceof ElfError || e instanceof InputError || e instanceof OutputError || e instanceof KernelDataError || e instanceof ConversionError;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -33,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
       return first === undefined ? 2 : 0;
     }
     const cmd = commands.find((c) => c.name === first);
+    // kbuild calls the kernel's klp-convert as `klp-convert MAP IN.ko OUT.ko`.
+    if (!cmd && argv.length === 3 && !first.startsWith('-')) return runConvert(argv[0], argv[1], argv[2], {});
     if (!cmd) throw new UsageError(`unknown command '${first}'`);
     return await cmd.run(rest);
   } catch (e) {

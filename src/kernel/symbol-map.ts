@@ -130,6 +130,7 @@ export class KernelSymbolMap {
   readonly objects = new Map<string, ObjectSymbols>();
   /** Free-form facts about where the map came from (kernel release, sources). */
   readonly meta = new Map<string, string>();
+  private exportIndex: Map<string, { object: string; exportType: string }> | undefined;
 
   object(name: string): ObjectSymbols | undefined {
     return this.objects.get(name);
@@ -163,11 +164,13 @@ export class KernelSymbolMap {
 
   /** Who exports `name`, if anyone: the object and the export type. */
   exporter(name: string): { object: string; exportType: string } | undefined {
-    for (const o of this.orderedObjects) {
-      const t = o.exports.get(name);
-      if (t !== undefined) return { object: o.name, exportType: t };
+    if (!this.exportIndex) {
+      this.exportIndex = new Map();
+      for (const o of this.orderedObjects) {
+        for (const [sym, exportType] of o.exports) if (!this.exportIndex.has(sym)) this.exportIndex.set(sym, { object: o.name, exportType });
+      }
     }
-    return undefined;
+    return this.exportIndex.get(name);
   }
 
   get symbolCount(): number {

@@ -1,0 +1,89 @@
+import { ElfObject } from '../../elf/object.js';
+import { writeElf } from '../../elf/writer.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { readInput } from '../../io/read-file.js';
+import { readText } from '../../kernel/build-map.js';
+import { parseMap } from '../../kernel/map-format.js';
+import { parseSymvers } from '../../kernel/symvers.js';
+import { type ConvertReport, convertLivepatch } from '../../livepatch/convert.js';
+import { type Command, UsageError, parse } from '../args.js';
+import { help } from './copy.js';
+
+export const convertCommand: Command = {
+  name: 'convert',
+  summary: 'turn a livepatch module built by kbuild into one the kernel can load',
+  help: `Usage: klp-convert convert --symbols MAP [--symvers Module.symvers] IN.ko OUT.ko
+       klp-convert MAP IN.ko OUT.ko          (the upstream klp-convert invocation)
+
+Every reference of IN.ko that the module loader cannot resolve (symbols vmlinux does
+not export, and symbols exported by modules, which would make the patch load the
+module it patches) becomes a livepatch relocation: relocations move to
+.klp.rela.<object>.<section>, symbols become .klp.sym.<object>.<name>,<position>.
+
+The object and position come from KLP_MODULE_RELOC/KLP_SYMPOS or KLP_FILE_RELOC/
+KLP_SYMFILE annotations (include/klp-convert.h; 'klp-convert --include-dir'), else
+from the symbol map when the name is defined once in the whole kernel. A name
+defined several times without an annotation is an error listing every candidate;
+all such names are reported in one run and OUT.ko is not written.
+
+Options:
+  -s, --symbols MAP    symbol map of the target kernel ('klp-convert symbols';
+                       the upstream klp-convert-symbol-data format is read too)
+  --symvers FILE       Module.symvers of the target kernel, to tell exported symbols;
+                       without it, the export marks of the map are used
+  --json               print a report of every conversion as JSON
+  -v, --verbose        list every conversion and relocation
+  -h, --help           this text
+
+Converting an already converted module changes nothing and says so.`,
+  run(args) {
+    const { values, positionals } = parse('convert', args, {
+      symbols: { type: 'string', short: 's' },
+      symvers: { type: 'string' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean', short: 'v' },
+    });
+    if (values.help) return help(convertCommand);
+    if (!values.symbols) throw new UsageError('--symbols MAP is required', 'convert');
+    if (positionals.length !== 2) throw new UsageError('convert takes two arguments: IN.ko OUT.ko', 'convert');
+    return runConvert(values.symbols, positionals[0], positionals[1], { symvers: values.symvers, json: values.json, verbose: values.verbose });
+  },
+};
+
+export function runConvert(mapPath: string, input: string, output: string, opts: { symvers?: string; json?: boolean; verbose?: boolean }): number {
+  const map = parseMap(readText(mapPath, 'symbol map'), mapPath);
+  const exports = opts.symvers ? parseSymvers(readText(opts.symvers, 'Module.symvers'), opts.symvers) : undefined;
+  const obj = ElfObject.parse(readInput(input), input);
+  const report = convertLivepatch(obj, { map, exports });
+  writeFileAtomic(output, writeElf(obj));
+  for (const w of report.warnings) process.stderr.write(`klp-convert: warning: ${input}: ${w}\n`);
+  if (opts.json) process.stdout.write(`${JSON.stringify(reportJson(report, input, output), null, 2)}\n`);
+  else process.stdout.write(renderReport(report, input, output, opts.verbose ?? false));
+  return 0;
+}
+
+export function reportJson(r: ConvertReport, input: string, output: string): unknown {
+  return {
+    input, output, module: r.module, changed: r.changed, alreadyConverted: r.alreadyConverted,
+    conversions: r.conversions.map((c) => ({
+      symbol: c.symbol, object: c.object, position: c.position, klpSymbol: c.klpName, resolvedBy: c.how, file: c.file || null,
+      relocations: c.references.map((ref) => ({ site: ref.site, section: ref.section, offset: Number(ref.offset), type: ref.type, addend: Number(ref.addend) })),
+    })),
+    klpSections: r.klpSections, removedSections: r.removedSections, warnings: r.warnings,
+  };
+}
+
+function renderReport(r: ConvertReport, input: string, output: string, verbose: boolean): string {
+  if (r.alreadyConverted) return `${input}: already converted, nothing to do; ${output} is the same module\n`;
+  if (!r.changed) return `${input}: no reference needs converting; ${output} is the same module\n`;
+  const relocs = r.conversions.reduce((n, c) => n + c.references.length, 0);
+  let out = `${output}: ${r.conversions.length} symbol${r.conversions.length === 1 ? '' : 's'} and ${relocs} relocation${relocs === 1 ? '' : 's'} converted (${r.klpSections.join(', ') || 'no relocation'})\n`;
+  if (verbose) {
+    for (const c of r.conversions) {
+      out += `  ${c.klpName}  [${c.how}${c.file ? `, ${c.file}` : ''}]\n`;
+      for (const ref of c.references) out += `      ${ref.site}\n`;
+    }
+    if (r.removedSections.length > 0) out += `  removed: ${r.removedSections.join(', ')}\n`;
+  }
+  return out;
+}

@@ -1,0 +1,326 @@
+import { SHF_ALLOC, SHF_INFO_LINK, SHN_UNDEF, SHT_RELA, STB_WEAK, sizes } from '../elf/constants.js';
+import { type ElfObject, type ElfSymbol, type Relocation, RelocationSection, type Section } from '../elf/object.js';
+import type { KernelSymbolMap, SymbolEntry } from '../kernel/symbol-map.js';
+import { VMLINUX } from '../kernel/symbol-map.js';
+import type { Export } from '../kernel/symvers.js';
+import { type Annotation, readAnnotations } from './annotations.js';
+import {
+  KLP_RELA_PREFIX, KLP_SYM_PREFIX, MAX_OBJECT_NAME, MAX_SYMBOL_NAME, SHF_RELA_LIVEPATCH, SHN_LIVEPATCH, klpRelaSectionName,
+  klpSymbolName, objectNameProblem, parseKlpSymbolName, symbolNameProblem,
+} from './klp-format.js';
+import { livepatchInfo } from './modinfo.js';
+import { SiteNamer } from './sites.js';
+
+export interface ConvertOptions {
+  map: KernelSymbolMap;
+  /** Exports from Module.symvers; without it the map's own export marks are used. */
+  exports?: Map<string, Export>;
+  /** KSYM_NAME_LEN - 1 of the target kernel (511 from Linux 6.1, 127 before). */
+  maxSymbolName?: number;
+}
+
+export type Resolution = 'unique' | 'annotation' | 'file-annotation' | 'module-export' | 'preformed';
+
+export interface Reference {
+  /** `function+0xN (section+0xM)` */
+  site: string;
+  section: string;
+  offset: bigint;
+  type: number;
+  addend: bigint;
+}
+
+export interface Conversion {
+  symbol: string;
+  object: string;
+  position: number;
+  klpName: string;
+  how: Resolution;
+  /** Source file of the chosen definition, when the map knows it. */
+  file: string;
+  references: Reference[];
+}
+
+export interface ConvertReport {
+  module: string;
+  conversions: Conversion[];
+  klpSections: string[];
+  removedSections: string[];
+  warnings: string[];
+  /** The input had livepatch relocations already and nothing was left to convert. */
+  alreadyConverted: boolean;
+  changed: boolean;
+}
+
+export class ConversionError extends Error {
+  readonly userFacing = true;
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n${problems.map((p) => `  - ${p.replace(/\n/g, '\n    ')}`).join('\n')}`}`);
+    this.name = 'ConversionError';
+  }
+}
+
+/**
+ * Sections the module loader acts on while loading the livepatch module, before livepatch applies
+ * relocations for module targets (those wait for `klp_init_object_loaded`). vmlinux targets are
+ * fine: their livepatch relocations are applied during loading, before these (Linux ≥ 5.8). Value:
+ * the entry size, to name the entry in messages.
+ */
+const LOADER_SECTIONS = new Map<string, number>([
+  ['.altinstructions', 12], ['.altinstr_replacement', 0], ['.parainstructions', 16], ['__jump_table', 16],
+  ['.static_call_sites', 8], ['.smp_locks', 4], ['.retpoline_sites', 4], ['.return_sites', 4], ['.ibt_endbr_seal', 4],
+  ['.orc_unwind_ip', 4], ['.orc_unwind', 6], ['__mcount_loc', 8], ['__patchable_function_entries', 8], ['__ex_table', 12],
+  ['__bug_table', 12], ['.init_array', 8], ['.ctors', 8], ['.kcfi_traps', 4], ['__ksymtab', 12], ['__ksymtab_gpl', 12],
+]);
+
+function loaderSection(name: string): boolean {
+  return LOADER_SECTIONS.has(name) || name.startsWith('.init.') || name === '.init' || name.startsWith('.init_array');
+}
+
+interface Target {
+  object: string;
+  position: number;
+  how: Resolution;
+  file: string;
+}
+
+function candidateList(defs: SymbolEntry[]): string {
+  return defs
+    .map((d) => `    ${d.object} ${d.name},${d.position}${d.file ? `  (${d.file})` : ''}${d.type ? `  [${d.type}]` : ''}`)
+    .join('\n');
+}
+
+/**
+ * Rewrite `obj` (a livepatch module built by kbuild) so that every reference the module loader
+ * cannot resolve becomes a livepatch relocation. Throws ConversionError listing every problem found;
+ * `obj` must then be discarded.
+ */
+export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertReport {
+  const file = obj.fileName ?? 'module';
+  const info = livepatchInfo(obj);
+  if (!info.livepatch) {
+    throw new ConversionError(file, ['not a livepatch module: .modinfo has no livepatch=Y; add MODULE_INFO(livepatch, "Y") to its source']);
+  }
+  const symtab = obj.symtab;
+  if (!symtab) throw new ConversionError(file, ['no symbol table (.symtab)']);
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const maxSymbol = opts.maxSymbolName ?? MAX_SYMBOL_NAME;
+  if (info.name.length > MAX_OBJECT_NAME) {
+    problems.push(`module name '${info.name}' is ${info.name.length} characters; the kernel allows ${MAX_OBJECT_NAME} (MODULE_NAME_LEN)`);
+  }
+  const sites = new SiteNamer(obj);
+  const annotations = readAnnotations(obj);
+  problems.push(...annotations.problems);
+  const byAnnotation = new Map<ElfSymbol, Annotation>();
+  for (const a of annotations.list) {
+    const prev = byAnnotation.get(a.symbol);
+    if (prev && (prev.object !== a.object || prev.position !== a.position || prev.file !== a.file)) {
+      problems.push(`conflicting annotations for '${a.symbol.name}': ${describeAnnotation(prev)} (${prev.where}) and ${describeAnnotation(a)} (${a.where})`);
+    }
+    byAnnotation.set(a.symbol, a);
+  }
+
+  // References per symbol, outside the annotation arrays (which go away).
+  const refs = new Map<ElfSymbol, { section: RelocationSection; reloc: Relocation }[]>();
+  for (const rs of obj.relocationSections) {
+    if (annotations.sections.has(rs) || rs.name.startsWith(KLP_RELA_PREFIX)) continue;
+    for (const reloc of rs.relocations) {
+      if (!reloc.symbol || reloc.symbol.section !== null) continue;
+      const list = refs.get(reloc.symbol) ?? [];
+      list.push({ section: rs, reloc });
+      refs.set(reloc.symbol, list);
+    }
+  }
+  const firstSite = (y: ElfSymbol): string => {
+    const r = refs.get(y)?.[0];
+    return r ? `referenced at ${sites.describe(r.section.target, r.reloc.offset)}` : 'not referenced by any relocation';
+  };
+
+  const targets = new Map<ElfSymbol, Target>();
+  for (const y of symtab.symbols.slice(1)) {
+    if (y.section !== null || y.shndx !== SHN_UNDEF || y.name === '' || y.name === '.TOC.') continue;
+    const annotation = byAnnotation.get(y);
+    const result = annotation ? resolveAnnotation(y, annotation, opts.map) : resolve(y, opts);
+    if (result === undefined) continue;
+    if (typeof result === 'string') {
+      problems.push(`${result}\n  ${firstSite(y)}`);
+      continue;
+    }
+    const naming = objectNameProblem(result.object) ?? (result.how === 'preformed' ? undefined : symbolNameProblem(y.name, maxSymbol));
+    if (naming) {
+      problems.push(`cannot name '${y.name}' in the livepatch format: ${naming}`);
+      continue;
+    }
+    if (result.how === 'module-export' && !opts.map.object(result.object)) {
+      warnings.push(`'${y.name}' is exported by module ${result.object}, which the symbol map does not hold; using position 0`);
+    }
+    targets.set(y, result);
+  }
+  for (const a of annotations.list) {
+    if (!refs.has(a.symbol)) warnings.push(`annotated symbol '${a.symbol.name}' (${a.where}) is not referenced by any relocation`);
+  }
+
+  // Relocations: every reference moves to .klp.rela.<object>.<section> of the section it patches.
+  const klpSections = new Map<string, RelocationSection>();
+  const conversions = new Map<ElfSymbol, Conversion>();
+  const moved = new Set<Relocation>();
+  for (const [y, t] of targets) {
+    conversions.set(y, {
+      symbol: t.how === 'preformed' ? parseKlpSymbolName(y.name)!.symbol : y.name, object: t.object, position: t.position,
+      klpName: t.how === 'preformed' ? y.name : klpSymbolName(t.object, y.name, t.position), how: t.how, file: t.file, references: [],
+    });
+  }
+  // In file order, so the livepatch sections list relocations as the compiler emitted them.
+  for (const rs of obj.relocationSections) {
+    if (annotations.sections.has(rs) || rs.name.startsWith(KLP_RELA_PREFIX)) continue;
+    const target = rs.target;
+    // The loader never applies relocations to non-allocated sections (debug info): leave them.
+    if (!target || !(target.flags & SHF_ALLOC)) continue;
+    for (const reloc of rs.relocations) {
+      const y = reloc.symbol;
+      const t = y && targets.get(y);
+      if (!y || !t) continue;
+      const site = sites.describe(target, reloc.offset);
+      if (rs.type !== SHT_RELA) {
+        problems.push(`'${y.name}' at ${site}: ${rs.name} is SHT_REL; the kernel applies livepatch relocations only from SHT_RELA sections`);
+        continue;
+      }
+      if (t.object !== VMLINUX && loaderSection(target.name)) {
+        const entsize = target.entsize || LOADER_SECTIONS.get(target.name) || 0;
+        const entry = entsize ? `entry ${reloc.offset / BigInt(entsize)} (offset 0x${reloc.offset.toString(16)})` : `offset 0x${reloc.offset.toString(16)}`;
+        problems.push(
+          `cannot convert the reference to '${y.name}' (module ${t.object}) in ${target.name} ${entry}: the module loader processes ${target.name} ` +
+            `when the livepatch loads, before livepatch can resolve symbols of module ${t.object}; use it from ordinary code instead`,
+        );
+        continue;
+      }
+      const name = klpRelaSectionName(t.object, target.name);
+      let klp = klpSections.get(name);
+      if (!klp) {
+        klp = new RelocationSection({
+          name, type: SHT_RELA, flags: SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH,
+          addralign: sizes[obj.header.elfClass].addr, entsize: sizes[obj.header.elfClass].rela,
+        });
+        klp.link = symtab;
+        klp.target = target;
+        klpSections.set(name, klp);
+      }
+      klp.relocations.push(reloc);
+      moved.add(reloc);
+      conversions.get(y)!.references.push({ site, section: target.name, offset: reloc.offset, type: reloc.type, addend: reloc.addend });
+    }
+  }
+  if (problems.length > 0) throw new ConversionError(file, problems);
+
+  const alreadyConverted = obj.relocationSections.some((s) => s.flags & SHF_RELA_LIVEPATCH) || symtab.symbols.some((y) => y.section === null && y.shndx === SHN_LIVEPATCH);
+  const changed = targets.size > 0 || annotations.sections.size > 0;
+  const removedSections: string[] = [];
+  if (changed) {
+    const doomed = new Set<Section>(annotations.sections);
+    for (const rs of obj.relocationSections) {
+      if (!rs.relocations.some((r) => moved.has(r))) continue;
+      rs.relocations = rs.relocations.filter((r) => !moved.has(r));
+      if (rs.relocations.length === 0) doomed.add(rs);
+    }
+    removeAnnotationSymbols(obj, annotations.sections);
+    for (const s of doomed) removedSections.push(s.name);
+    obj.removeSections(doomed);
+    for (const klp of klpSections.values()) obj.addSection(klp);
+    for (const y of targets.keys()) {
+      y.name = conversions.get(y)!.klpName;
+      y.shndx = SHN_LIVEPATCH;
+    }
+  }
+  return {
+    module: info.name, conversions: [...conversions.values()], klpSections: [...klpSections.keys()], removedSections, warnings,
+    alreadyConverted: alreadyConverted && !changed, changed,
+  };
+}
+
+function describeAnnotation(a: Annotation): string {
+  return a.file !== undefined ? `${a.object} file ${a.file}` : `${a.object},${a.position}`;
+}
+
+/** Symbols defined in the annotation arrays (section symbols, the arrays themselves) go with them. */
+function removeAnnotationSymbols(obj: ElfObject, sections: Set<Section>): void {
+  const symbols = obj.symtab!.symbols.filter((y) => y.section && sections.has(y.section));
+  if (symbols.length === 0) return;
+  const doomed = new Set(symbols);
+  for (const rs of obj.relocationSections) {
+    // Relocations inside the removed sections do not count as uses; debug info describing the
+    // arrays just loses its address.
+    if (sections.has(rs)) rs.relocations = [];
+    else if (rs.target && !(rs.target.flags & SHF_ALLOC) && rs.relocations.some((r) => r.symbol && doomed.has(r.symbol))) {
+      rs.relocations = rs.relocations.filter((r) => !r.symbol || !doomed.has(r.symbol));
+    }
+  }
+  obj.removeSymbols(doomed);
+}
+
+/** Where an unannotated undefined symbol lives; undefined when the module loader resolves it. */
+function resolve(y: ElfSymbol, opts: ConvertOptions): Target | string | undefined {
+  const { map } = opts;
+  if (y.name.startsWith(KLP_SYM_PREFIX)) {
+    const parsed = parseKlpSymbolName(y.name, opts.maxSymbolName);
+    if (!parsed) return `'${y.name}' is not a valid livepatch symbol name (.klp.sym.<object>.<symbol>,<position>)`;
+    const check = checkPosition(map, parsed.object, parsed.symbol, parsed.position, `'${y.name}'`);
+    return typeof check === 'string' ? check : { ...parsed, how: 'preformed', file: check.file };
+  }
+  const exp = opts.exports ? opts.exports.get(y.name) : map.exporter(y.name);
+  if (exp?.object === VMLINUX) return undefined;
+  if (exp) {
+    const mod = map.object(exp.object);
+    const globals = mod ? mod.indicesOf(y.name).map((i) => mod.entry(i)).filter((e) => e.position > 0) : [];
+    const chosen = globals.find((e) => e.type === e.type.toUpperCase()) ?? globals[0];
+    return { object: exp.object, position: !chosen || chosen.count === 1 ? 0 : chosen.position, how: 'module-export', file: chosen?.file ?? '' };
+  }
+  const defs = map.definitions(y.name);
+  if (defs.length === 0) {
+    if (y.bind === STB_WEAK) return undefined;
+    return `'${y.name}' is not defined in the target kernel's symbol map (neither in vmlinux nor in a module, and not exported)`;
+  }
+  if (defs.length === 1) return { object: defs[0].object, position: 0, how: 'unique', file: defs[0].file };
+  return (
+    `'${y.name}' is defined ${defs.length} times in the target kernel; annotate which one it is:\n${candidateList(defs)}\n` +
+    `  e.g. KLP_MODULE_RELOC(${defs[0].object}) relocs[] = { KLP_SYMPOS(${y.name}, ${defs[0].position}) };` +
+    (defs[0].file ? ` or KLP_FILE_RELOC(${defs[0].object}) ... KLP_SYMFILE(${y.name}, "${defs[0].file}")` : '')
+  );
+}
+
+/** Validate an explicit object and position as the kernel will: 0 = unique, n = at least n. */
+function checkPosition(map: KernelSymbolMap, object: string, name: string, position: number, what: string): SymbolEntry | string {
+  const o = map.object(object);
+  if (!o) return `${what}: object '${object}' is not in the target kernel's symbol map`;
+  const defs = o.indicesOf(name).map((i) => o.entry(i)).filter((e) => e.position > 0);
+  if (defs.length === 0) return `${what}: '${name}' is not defined in ${object}`;
+  if (position === 0 && defs.length > 1) {
+    return `${what}: position 0 means unique, but ${object} defines '${name}' ${defs.length} times:\n${candidateList(defs)}`;
+  }
+  if (position > defs.length) return `${what}: ${object} defines '${name}' ${defs.length} time${defs.length > 1 ? 's' : ''}, so there is no position ${position}:\n${candidateList(defs)}`;
+  return defs[Math.max(0, position - 1)];
+}
+
+function resolveAnnotation(y: ElfSymbol, a: Annotation, map: KernelSymbolMap): Target | string {
+  const what = `annotation ${a.where} for '${y.name}'`;
+  if (a.position !== undefined) {
+    const check = checkPosition(map, a.object, y.name, a.position, what);
+    return typeof check === 'string' ? check : { object: a.object, position: a.position, how: 'annotation', file: check.file };
+  }
+  const o = map.object(a.object);
+  if (!o) return `${what}: object '${a.object}' is not in the target kernel's symbol map`;
+  const defs = o.indicesOf(y.name).map((i) => o.entry(i)).filter((e) => e.position > 0);
+  if (defs.length === 0) return `${what}: '${y.name}' is not defined in ${a.object}`;
+  const file = a.file!;
+  const inFile = defs.filter((d) => d.file === file || d.file.endsWith(`/${file}`));
+  if (inFile.length === 1) {
+    return { object: a.object, position: inFile[0].count === 1 ? 0 : inFile[0].position, how: 'file-annotation', file: inFile[0].file };
+  }
+  if (defs.every((d) => d.file === '')) return `${what}: the symbol map has no source files for ${a.object} (build it from objects with STT_FILE symbols, e.g. a vmlinux with its symbol table or modules not stripped)`;
+  return inFile.length === 0
+    ? `${what}: no definition of '${y.name}' in ${a.object} comes from '${file}':\n${candidateList(defs)}`
+    : `${what}: ${inFile.length} definitions of '${y.name}' in ${a.object} come from '${file}'; use KLP_SYMPOS:\n${candidateList(inFile)}`;
+}
