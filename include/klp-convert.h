@@ -56,11 +56,11 @@ struct klp_file_reloc {
 #ifndef KLP_MODULE_RELOC
 #define KLP_MODULE_RELOC(obj) \
 	struct klp_module_reloc __used __section(".klp.module_relocs." #obj) __aligned(4)
-#define KLP_SYMPOS(symbol, pos) { .sym = &symbol, .sympos = pos, }
+#define KLP_SYMPOS(symbol, pos) { .sym = (void *)&symbol, .sympos = pos, }
 #endif
 
 #define KLP_FILE_RELOC(obj) \
 	struct klp_file_reloc __used __section(".klp.file_relocs." #obj) __aligned(4)
-#define KLP_SYMFILE(symbol, path) { .sym = &symbol, .file = path, }
+#define KLP_SYMFILE(symbol, path) { .sym = (void *)&symbol, .file = path, }
 
 #endif /* _KLP_CONVERT_H */

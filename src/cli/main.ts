@@ -3,12 +3,14 @@ import { OutputError } from '../io/atomic-write.js';
 import { InputError } from '../io/read-file.js';
 import { KernelDataError } from '../kernel/errors.js';
 import { ConversionError } from '../livepatch/convert.js';
+import { BuildError } from '../build/kbuild.js';
 import { type Command, UsageError } from './args.js';
+import { buildCommand, includeDir } from './commands/build.js';
 import { convertCommand, runConvert } from './commands/convert.js';
 import { copyCommand } from './commands/copy.js';
 import { symbolsCommand } from './commands/symbols.js';
 
-const commands: Command[] = [convertCommand, symbolsCommand, copyCommand];
+const commands: Command[] = [buildCommand, convertCommand, symbolsCommand, copyCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -19,12 +21,13 @@ Turn kernel modules into livepatch modules the kernel's livepatch core can load.
 Commands:
 ${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Run 'klp-convert <command> --help' for the options of one command.`;
+Run 'klp-convert <command> --help' for the options of one command.
+'klp-convert --include-dir' prints the folder of klp-convert.h (for Makefiles).`;
 }
 
 /** Known failures: messages written for users. Anything else is a bug and says so. */
 function isUserFacing(e: unknown): e is Error {
-  return e instanceof ElfError || e instanceof InputError || e instanceof OutputError || e instanceof KernelDataError || e instanceof ConversionError;
+  return e instanceof ElfError || e instanceof InputError || e instanceof OutputError || e instanceof KernelDataError || e instanceof ConversionError || e instanceof BuildError;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -33,6 +36,10 @@ export async function main(argv: string[]): Promise<number> {
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
       process.stdout.write(`${usage()}\n`);
       return first === undefined ? 2 : 0;
+    }
+    if (first === '--include-dir') {
+      process.stdout.write(`${includeDir}\n`);
+      return 0;
     }
     const cmd = commands.find((c) => c.name === first);
     // kbuild calls the kernel's klp-convert as `klp-convert MAP IN.ko OUT.ko`.

@@ -95,14 +95,16 @@ export function compareSameAddress(aName: string, aType: string, bName: string, 
  * Whether a module symbol stays in the module's kallsyms once its init has run:
  * `is_core_symbol()` in kernel/module/kallsyms.c with CONFIG_KALLSYMS_ALL. Named, defined in a real
  * section, and that section is the per-cpu one or allocated and not an init section
- * (`module_init_layout_section()`: names starting with `.init`). The kernel walks these in symbol
- * table order when it looks for the n-th symbol of a name in a module.
+ * (`module_init_layout_section()`: names starting with `.init`). `.modinfo` and `__versions` lose
+ * SHF_ALLOC when the module loads ("Track but don't keep modinfo and version sections",
+ * kernel/module/main.c), so their symbols are not listed either. The kernel walks the rest in
+ * symbol table order when it looks for the n-th symbol of a name in a module.
  */
 export function isModuleCoreSymbol(opts: {
   nameOffset: number; shndx: number; shnum: number; sectionFlags: number; sectionName: string; isPercpu: boolean;
 }): boolean {
   if (opts.shndx === 0 || opts.shndx >= opts.shnum || opts.nameOffset === 0) return false;
   if (opts.isPercpu) return true;
-  if (!(opts.sectionFlags & 0x2)) return false;
+  if (!(opts.sectionFlags & 0x2) || opts.sectionName === '.modinfo' || opts.sectionName === '__versions') return false;
   return !opts.sectionName.startsWith('.init');
 }

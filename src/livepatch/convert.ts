@@ -147,7 +147,8 @@ export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertR
     const result = annotation ? resolveAnnotation(y, annotation, opts.map) : resolve(y, opts);
     if (result === undefined) continue;
     if (typeof result === 'string') {
-      problems.push(`${result}\n  ${firstSite(y)}`);
+      const [head, ...rest] = result.split('\n');
+      problems.push([head, `  ${firstSite(y)}`, ...rest].join('\n'));
       continue;
     }
     const naming = objectNameProblem(result.object) ?? (result.how === 'preformed' ? undefined : symbolNameProblem(y.name, maxSymbol));

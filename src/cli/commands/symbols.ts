@@ -93,7 +93,7 @@ function withDefaultKallsyms(args: string[]): string[] {
   return args.flatMap((a, i) => (a === '--kallsyms' && (i + 1 >= args.length || args[i + 1].startsWith('-')) ? [a, '/proc/kallsyms'] : [a]));
 }
 
-function runningKernelSources(): SymbolSources {
+export function runningKernelSources(): SymbolSources {
   const rel = release();
   const modules = existsSync(`/lib/modules/${rel}`) ? [`/lib/modules/${rel}`] : [];
   if (kallsymsHasAddresses()) return { kallsyms: '/proc/kallsyms', modules };

@@ -1,0 +1,139 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir, release } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BuildError, runKbuild } from '../../build/kbuild.js';
+import { ElfObject } from '../../elf/object.js';
+import { writeElf } from '../../elf/writer.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { readInput } from '../../io/read-file.js';
+import { buildSymbolMap, readText } from '../../kernel/build-map.js';
+import { formatMap, parseMap } from '../../kernel/map-format.js';
+import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
+import { parseSymvers } from '../../kernel/symvers.js';
+import { ConversionError, convertLivepatch } from '../../livepatch/convert.js';
+import { livepatchInfo } from '../../livepatch/modinfo.js';
+import { type Command, parse } from '../args.js';
+import { help } from './copy.js';
+import { reportJson } from './convert.js';
+import { runningKernelSources } from './symbols.js';
+
+/** The folder holding klp-convert.h, in a checkout and in an installed package alike. */
+export const includeDir = fileURLToPath(new URL('../../../include', import.meta.url));
+
+export const buildCommand: Command = {
+  name: 'build',
+  summary: 'build livepatch sources with kbuild and convert every livepatch module built',
+  help: `Usage: klp-convert build [DIR] [--kdir KDIR] [--symbols MAP] [--output DIR]
+
+Runs kbuild on the module sources in DIR (default: the current folder), as
+'make -C KDIR M=DIR modules', with klp-convert.h on the include path and modpost's
+"undefined!" errors turned into warnings (KBUILD_MODPOST_WARN=1). Then converts
+every livepatch module built (MODULE_INFO(livepatch, "Y")) and writes loadable
+.ko files. modpost warnings about symbols the conversion resolves are hidden;
+a symbol that stays unresolved is an error naming it.
+
+Options:
+  --kdir KDIR        kernel build tree (default /lib/modules/$(uname -r)/build)
+  -s, --symbols MAP  symbol map of the target kernel (default: the running kernel's
+                     when KDIR is for it, built once and cached per kernel release
+                     in ~/.cache/klp-convert)
+  --symvers FILE     Module.symvers (default: KDIR/Module.symvers)
+  -o, --output DIR   where to write the converted modules (default: replace the
+                     built .ko files in DIR)
+  --json             print a report of every conversion as JSON
+  -v, --verbose      show kbuild's output and every conversion
+  -h, --help         this text
+
+Modules that reference symbols the module loader cannot resolve but lack
+MODULE_INFO(livepatch, "Y") are reported and left alone.`,
+  async run(args) {
+    const { values, positionals } = parse('build', args, {
+      kdir: { type: 'string' },
+      symbols: { type: 'string', short: 's' },
+      symvers: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      json: { type: 'boolean' },
+      verbose: { type: 'boolean', short: 'v' },
+    });
+    if (values.help) return help(buildCommand);
+    const dir = resolve(positionals[0] ?? '.');
+    const kdir = resolve(values.kdir ?? `/lib/modules/${release()}/build`);
+    const built = runKbuild(dir, kdir, includeDir);
+    if (values.verbose && built.output) process.stderr.write(`${built.output}\n`);
+    if (built.modules.length === 0) throw new BuildError(`kbuild built no module in ${dir}`);
+    const symversPath = values.symvers ?? join(kdir, 'Module.symvers');
+    const exports = existsSync(symversPath) ? parseSymvers(readText(symversPath, 'Module.symvers'), symversPath) : undefined;
+    let loaded: KernelSymbolMap | undefined;
+    const symbols = values.symbols;
+    const loadMap = async (): Promise<KernelSymbolMap> => {
+      loaded ??= symbols ? parseMap(readText(symbols, 'symbol map'), symbols) : await defaultMap(kdir);
+      return loaded;
+    };
+
+    if (values.output) mkdirSync(resolve(values.output), { recursive: true });
+    const reports: unknown[] = [];
+    let failed = 0;
+    for (const ko of built.modules) {
+      const obj = ElfObject.parse(readInput(ko), ko);
+      const info = livepatchInfo(obj);
+      const undefinedSyms = built.undefinedSymbols.get(ko) ?? [];
+      const out = values.output ? join(resolve(values.output), basename(ko)) : ko;
+      if (!info.livepatch) {
+        if (undefinedSyms.length > 0) {
+          process.stderr.write(`klp-convert: warning: ${ko} references symbols the module loader cannot resolve (${undefinedSyms.join(', ')}) but has no MODULE_INFO(livepatch, "Y"); not converted\n`);
+        }
+        if (values.output) copyModule(ko, out);
+        continue;
+      }
+      const map = await loadMap();
+      try {
+        const report = convertLivepatch(obj, { map, exports });
+        const converted = new Set(report.conversions.map((c) => c.symbol));
+        const left = undefinedSyms.filter((s) => !converted.has(s) && !map.exporter(s));
+        if (left.length > 0) throw new ConversionError(ko, left.map((s) => `'${s}' stays unresolved: no export of it in ${symversPath} and the symbol map does not define it`));
+        writeFileAtomic(out, writeElf(obj));
+        for (const w of report.warnings) process.stderr.write(`klp-convert: warning: ${ko}: ${w}\n`);
+        reports.push(reportJson(report, ko, out));
+        if (!values.json) {
+          const relocs = report.conversions.reduce((n, c) => n + c.references.length, 0);
+          process.stdout.write(`${out}: ${report.changed ? `${report.conversions.length} symbols, ${relocs} relocations converted` : 'no conversion needed'}\n`);
+          if (values.verbose) for (const c of report.conversions) process.stdout.write(`  ${c.klpName}  [${c.how}]\n`);
+        }
+      } catch (e) {
+        if (!(e instanceof ConversionError)) throw e;
+        failed++;
+        process.stderr.write(`klp-convert: ${e.message}\n`);
+      }
+    }
+    if (values.json) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
+    return failed > 0 ? 1 : 0;
+  },
+};
+
+function copyModule(from: string, to: string): void {
+  if (resolve(from) !== resolve(to)) writeFileAtomic(to, readInput(from));
+}
+
+/**
+ * The symbol map of the kernel KDIR is for: cached per release; built from the running kernel when
+ * that is the one.
+ */
+async function defaultMap(kdir: string): Promise<KernelSymbolMap> {
+  const relFile = join(kdir, 'include', 'config', 'kernel.release');
+  const rel = existsSync(relFile) ? readFileSync(relFile, 'utf8').trim() : basename(resolve(kdir, '..'));
+  const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
+  const cached = join(cacheDir, `${rel}.map`);
+  if (existsSync(cached)) return parseMap(readText(cached, 'symbol map'), cached);
+  if (rel !== release()) {
+    throw new BuildError(
+      `no symbol map for kernel ${rel}, which is not the running kernel (${release()}): build one with ` +
+        `'klp-convert symbols --kallsyms KALLSYMS --modules /lib/modules/${rel} -o MAP' and pass --symbols MAP (or save it as ${cached})`,
+    );
+  }
+  const { map } = await buildSymbolMap(runningKernelSources());
+  map.meta.set('release', rel);
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileAtomic(cached, formatMap(map, 'klp-convert'));
+  return map;
+}

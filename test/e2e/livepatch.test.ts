@@ -1,0 +1,219 @@
+/**
+ * Debian's own kernel, booted under qemu, loads what klp-convert produced. One boot runs every
+ * case; each test below checks one thing the boot showed. Run with `npm run test:e2e`.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, cpSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { buildSymbolMap } from '../../src/kernel/build-map.js';
+import { VMLINUX } from '../../src/kernel/symbol-map.js';
+import { debianKernel, repoRoot, runCli, tempDir } from '../helpers.js';
+import { type VmCase, type VmRun, explain, missingPrerequisites, runVm } from './vm.js';
+
+const kernel = debianKernel();
+const work = tempDir('klpc-e2e-');
+const samples = join(work, 'samples');
+const out = join(work, 'out');
+/** Debian modules with duplicated names inside them and no dependencies, loaded for the sympos check. */
+const debianModules = ['fs/overlayfs/overlay.ko', 'drivers/comedi/drivers/ni_routing.ko'];
+
+function kallsymsEntries(text: string, object: string | undefined): { addr: string; name: string }[] {
+  const out: { addr: string; name: string }[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(/\s+/);
+    if (f.length < 3) continue;
+    const mod = f[3]?.replace(/^\[|\]$/g, '');
+    if (mod === object) out.push({ addr: f[0], name: f[2] });
+  }
+  return out;
+}
+
+function nth(entries: { addr: string; name: string }[], name: string, n: number): string | undefined {
+  return entries.filter((e) => e.name === name)[n - 1]?.addr;
+}
+
+function caseOf(run: VmRun, name: string): VmCase {
+  const c = run.cases.get(name);
+  assert.ok(c, `case ${name} did not run; console tail:\n${run.console.split('\n').slice(-30).join('\n')}`);
+  return c;
+}
+
+const guestScript = `
+begin unconverted
+insmod /m/klp_sample_auto_unconverted.ko; out insmod $?
+end unconverted
+${['klp_sample_plain', 'klp_sample_auto', 'klp_sample_annotated']
+  .map((m) => `
+begin ${m}
+insmod /m/${m}.ko; out insmod $?
+wait_idle
+out enabled "$(cat /sys/kernel/livepatch/${m}/enabled)"
+out cmdline "$(cat /proc/cmdline)"
+unpatch
+rmmod ${m}; out rmmod $?
+out cmdline-after "$(cat /proc/cmdline)"
+end ${m}`)
+  .join('\n')}
+${['klp_sample_modpatch', 'klp_sample_byfile']
+  .map((m) => `
+begin ${m}-early
+insmod /m/klp_sample_target.ko; out insmod-target $?
+out show-before "$(cat /sys/module/klp_sample_target/parameters/show)"
+insmod /m/${m}.ko; out insmod $?
+wait_idle
+out enabled "$(cat /sys/kernel/livepatch/${m}/enabled)"
+out show "$(cat /sys/module/klp_sample_target/parameters/show)"
+module_syms klp_sample_target
+unpatch
+rmmod ${m}; out rmmod $?
+out show-after "$(cat /sys/module/klp_sample_target/parameters/show)"
+rmmod klp_sample_target; out rmmod-target $?
+end ${m}-early`)
+  .join('\n')}
+
+begin klp_sample_modpatch-late
+insmod /m/klp_sample_modpatch.ko; out insmod $?
+wait_idle
+insmod /m/klp_sample_target.ko; out insmod-target $?
+out show "$(cat /sys/module/klp_sample_target/parameters/show)"
+module_syms klp_sample_target
+unpatch
+rmmod klp_sample_modpatch; out rmmod $?
+rmmod klp_sample_target; out rmmod-target $?
+end klp_sample_modpatch-late
+
+begin loaded-modules
+insmod /m/klp_sample_target.ko; out insmod-target $?
+${debianModules.map((m) => `insmod /m/${m.split('/').pop()}; out insmod-${m.split('/').pop()} $?`).join('\n')}
+out modules "$(cut -d' ' -f1 /proc/modules | tr '\\n' ' ')"
+end loaded-modules
+`;
+
+describe("qemu: Debian's kernel loads what klp-convert produced", () => {
+  let run: VmRun;
+  let ambiguous: { status: number; stderr: string };
+
+  before(async () => {
+    const missing = missingPrerequisites(kernel?.vmlinux);
+    if (missing.length > 0 || !kernel) {
+      throw new Error(`end-to-end prerequisites missing: ${missing.join('; ')}. Install them with: bash scripts/setup-debian.sh (as root)`);
+    }
+    const kdir = `/lib/modules/${kernel.kver}/build`;
+    cpSync(join(repoRoot, 'samples'), samples, { recursive: true, filter: (p) => !/\.(o|ko|mod|mod\.c|cmd)$|modules\.order|Module\.symvers/.test(p) });
+    const build = (dir: string, ...args: string[]) => runCli(['build', join(samples, dir), '--kdir', kdir, '-o', out, ...args]);
+    let r = build('module-target/target');
+    assert.equal(r.status, 0, r.stderr);
+    const map = join(work, 'symbols.map');
+    r = runCli(['symbols', '--kallsyms', kernel.kallsyms, '--modules', kernel.modules, join(out, 'klp_sample_target.ko'), '--symvers', kernel.symvers, '-o', map]);
+    assert.equal(r.status, 0, r.stderr);
+    for (const dir of ['livepatch-sample', 'auto-resolved', 'annotated', 'module-target/livepatch', 'by-file']) {
+      r = build(dir, '-s', map);
+      assert.equal(r.status, 0, `${dir}: ${r.stderr}`);
+    }
+    ambiguous = build('ambiguous', '-s', map);
+    copyFileSync(join(samples, 'auto-resolved', 'klp_sample_auto.ko'), join(out, 'klp_sample_auto_unconverted.ko'));
+    const files = ['klp_sample_auto_unconverted', 'klp_sample_plain', 'klp_sample_auto', 'klp_sample_annotated', 'klp_sample_target', 'klp_sample_modpatch', 'klp_sample_byfile']
+      .map((m) => join(out, `${m}.ko`))
+      .concat(debianModules.map((m) => join(kernel.modules, 'kernel', m)));
+    run = runVm(kernel.vmlinux, work, files, guestScript, true);
+    process.stderr.write(`# e2e: one boot, ${run.cases.size} cases, ${run.seconds.toFixed(1)} s\n`);
+  });
+
+  test('the ambiguous sample fails at build time, listing both candidates', () => {
+    assert.equal(ambiguous.status, 1);
+    assert.match(ambiguous.stderr, /'ucode_path' is defined 2 times in the target kernel/);
+    assert.match(ambiguous.stderr, /vmlinux ucode_path,1/);
+    assert.match(ambiguous.stderr, /vmlinux ucode_path,2/);
+    assert.ok(!existsSync(join(out, 'klp_sample_ambiguous.ko')), 'no output for the refused module');
+  });
+
+  test('the module before conversion is refused by the kernel (unknown symbol)', () => {
+    const c = caseOf(run, 'unconverted');
+    assert.notEqual(c.out.get('insmod'), '0', explain(c));
+    assert.match(c.dmesg, /Unknown symbol saved_command_line/, explain(c));
+  });
+
+  test('a livepatch that needs no conversion still loads (livepatch-sample)', () => {
+    const c = caseOf(run, 'klp_sample_plain');
+    assert.equal(c.out.get('insmod'), '0', explain(c));
+    assert.equal(c.out.get('enabled'), '1', explain(c));
+    assert.equal(c.out.get('cmdline'), 'this has been live patched', explain(c));
+  });
+
+  for (const m of ['klp_sample_plain', 'klp_sample_auto', 'klp_sample_annotated']) {
+    test(`${m}: disable and unload restore the original function`, () => {
+      const c = caseOf(run, m);
+      assert.equal(c.out.get('rmmod'), '0', explain(c));
+      assert.match(c.out.get('cmdline-after') ?? '', /^console=ttyS0/, explain(c));
+    });
+  }
+
+  test('automatically resolved references reach the kernel symbols kallsyms lists', () => {
+    const c = caseOf(run, 'klp_sample_auto');
+    assert.equal(c.out.get('insmod'), '0', explain(c));
+    assert.equal(c.out.get('enabled'), '1', explain(c));
+    const m = /nr_processes=(\d+) saved_command_line=([0-9a-f]+) nr_processes@([0-9a-f]+) cmdline=\[console=ttyS0/.exec(c.out.get('cmdline') ?? '');
+    assert.ok(m, explain(c));
+    const vmlinux = kallsymsEntries(run.kallsyms!, undefined);
+    assert.equal(m[2], nth(vmlinux, 'saved_command_line', 1));
+    assert.equal(m[3], nth(vmlinux, 'nr_processes', 1));
+    assert.ok(Number(m[1]) > 0);
+  });
+
+  test('an annotated position binds the n-th symbol of that name (ucode_path,2)', () => {
+    const c = caseOf(run, 'klp_sample_annotated');
+    assert.equal(c.out.get('insmod'), '0', explain(c));
+    const m = /ucode_path=([0-9a-f]+) (\S+)/.exec(c.out.get('cmdline') ?? '');
+    assert.ok(m, explain(c));
+    assert.equal(m[1], nth(kallsymsEntries(run.kallsyms!, undefined), 'ucode_path', 2));
+    assert.equal(m[2], 'kernel/x86/microcode/AuthenticAMD.bin');
+  });
+
+  for (const [m, label] of [['klp_sample_modpatch', 'position annotations'], ['klp_sample_byfile', 'source-file annotations']]) {
+    test(`patching a loaded module with its static symbols, by ${label}`, () => {
+      const c = caseOf(run, `${m}-early`);
+      assert.equal(c.out.get('insmod-target'), '0', explain(c));
+      assert.match(c.out.get('show-before') ?? '', /unpatched, homonym string A/, explain(c));
+      assert.equal(c.out.get('insmod'), '0', explain(c));
+      assert.equal(c.out.get('enabled'), '1', explain(c));
+      const show = /=([0-9a-f]+) \[homonym string B\] get_homonym_string\S*=([0-9a-f]+) \[homonym string A\]/.exec(c.out.get('show') ?? '');
+      assert.ok(show, explain(c));
+      const ksyms = c.lines.filter((l) => l.key.startsWith('ksym ')).map((l) => ({ name: l.key.slice(5), addr: l.value }));
+      assert.equal(show[1], nth(ksyms, 'homonym_string', 2), 'homonym_string,2 is the second in kallsyms');
+      assert.equal(show[2], nth(ksyms, 'get_homonym_string', 1), 'get_homonym_string,1 is the first in kallsyms');
+      assert.equal(c.out.get('rmmod'), '0', explain(c));
+      assert.match(c.out.get('show-after') ?? '', /unpatched/, explain(c));
+    });
+  }
+
+  test('late module patching: the target loads after the patch and gets its relocations', () => {
+    const c = caseOf(run, 'klp_sample_modpatch-late');
+    assert.equal(c.out.get('insmod'), '0', explain(c));
+    assert.equal(c.out.get('insmod-target'), '0', explain(c));
+    assert.match(c.dmesg, /applying patch 'klp_sample_modpatch' to loading module 'klp_sample_target'/, explain(c));
+    const show = /homonym_string,2=([0-9a-f]+) \[homonym string B\]/.exec(c.out.get('show') ?? '');
+    assert.ok(show, explain(c));
+    const ksyms = c.lines.filter((l) => l.key.startsWith('ksym ')).map((l) => ({ name: l.key.slice(5), addr: l.value }));
+    assert.equal(show[1], nth(ksyms, 'homonym_string', 2));
+    assert.equal(c.out.get('rmmod'), '0', explain(c));
+  });
+
+  test("our positions equal the VM's kallsyms order for every duplicated name of vmlinux and the loaded modules", async () => {
+    const c = caseOf(run, 'loaded-modules');
+    for (const m of debianModules) assert.equal(c.out.get(`insmod-${m.split('/').pop()}`), '0', explain(c));
+    assert.ok(run.kallsyms, 'the VM dumped /proc/kallsyms');
+    const files = [join(out, 'klp_sample_target.ko'), ...debianModules.map((m) => join(kernel!.modules, 'kernel', m))];
+    const { map } = await buildSymbolMap({ kallsyms: kernel!.kallsyms, modules: files });
+    let checked = 0;
+    for (const object of [VMLINUX, 'klp_sample_target', 'overlay', 'ni_routing']) {
+      const vm = kallsymsEntries(run.kallsyms!, object === VMLINUX ? undefined : object);
+      const ours = map.object(object)!;
+      const listed = ours.names.filter((_, i) => ours.listed[i]);
+      // The kernel lists exactly the symbols we count, in the same order: positions cannot differ.
+      assert.deepEqual(vm.map((e) => e.name), listed, `${object}: kallsyms order differs from the map`);
+      for (const name of new Set(listed)) if (ours.count(name) > 1) checked++;
+    }
+    assert.ok(checked > 1100, `${checked} duplicated names compared`);
+  });
+});
