@@ -8,6 +8,7 @@ import {
   KLP_RELA_PREFIX, KLP_SYM_PREFIX, MAX_OBJECT_NAME, MAX_SYMBOL_NAME, SHF_RELA_LIVEPATCH, SHN_LIVEPATCH, klpRelaSectionName,
   klpSymbolName, objectNameProblem, parseKlpSymbolName, symbolNameProblem,
 } from './klp-format.js';
+import { describeEntry, isLoaderSection } from './loader-sections.js';
 import { livepatchInfo } from './modinfo.js';
 import { SiteNamer } from './sites.js';
 
@@ -61,23 +62,6 @@ export class ConversionError extends Error {
     super(`${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n${problems.map((p) => `  - ${p.replace(/\n/g, '\n    ')}`).join('\n')}`}`);
     this.name = 'ConversionError';
   }
-}
-
-/**
- * Sections the module loader acts on while loading the livepatch module, before livepatch applies
- * relocations for module targets (those wait for `klp_init_object_loaded`). vmlinux targets are
- * fine: their livepatch relocations are applied during loading, before these (Linux ≥ 5.8). Value:
- * the entry size, to name the entry in messages.
- */
-const LOADER_SECTIONS = new Map<string, number>([
-  ['.altinstructions', 12], ['.altinstr_replacement', 0], ['.parainstructions', 16], ['__jump_table', 16],
-  ['.static_call_sites', 8], ['.smp_locks', 4], ['.retpoline_sites', 4], ['.return_sites', 4], ['.ibt_endbr_seal', 4],
-  ['.orc_unwind_ip', 4], ['.orc_unwind', 6], ['__mcount_loc', 8], ['__patchable_function_entries', 8], ['__ex_table', 12],
-  ['__bug_table', 12], ['.init_array', 8], ['.ctors', 8], ['.kcfi_traps', 4], ['__ksymtab', 12], ['__ksymtab_gpl', 12],
-]);
-
-function loaderSection(name: string): boolean {
-  return LOADER_SECTIONS.has(name) || name.startsWith('.init.') || name === '.init' || name.startsWith('.init_array');
 }
 
 interface Target {
@@ -190,9 +174,8 @@ export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertR
         problems.push(`'${y.name}' at ${site}: ${rs.name} is SHT_REL; the kernel applies livepatch relocations only from SHT_RELA sections`);
         continue;
       }
-      if (t.object !== VMLINUX && loaderSection(target.name)) {
-        const entsize = target.entsize || LOADER_SECTIONS.get(target.name) || 0;
-        const entry = entsize ? `entry ${reloc.offset / BigInt(entsize)} (offset 0x${reloc.offset.toString(16)})` : `offset 0x${reloc.offset.toString(16)}`;
+      if (t.object !== VMLINUX && isLoaderSection(target.name)) {
+        const entry = describeEntry(target.name, target.entsize, reloc.offset);
         problems.push(
           `cannot convert the reference to '${y.name}' (module ${t.object}) in ${target.name} ${entry}: the module loader processes ${target.name} ` +
             `when the livepatch loads, before livepatch can resolve symbols of module ${t.object}; use it from ordinary code instead`,
