@@ -71,10 +71,22 @@ interface Target {
   file: string;
 }
 
+/** Position to annotate with: 0 for a name unique in its object. */
+function annotationPosition(d: SymbolEntry): number {
+  return d.count === 1 ? 0 : d.position;
+}
+
 function candidateList(defs: SymbolEntry[]): string {
   return defs
-    .map((d) => `    ${d.object} ${d.name},${d.position}${d.file ? `  (${d.file})` : ''}${d.type ? `  [${d.type}]` : ''}`)
+    .map((d) => `    ${d.object} ${d.name},${annotationPosition(d)}${d.file ? `  (${d.file})` : ''}${d.type ? `  [${d.type}]` : ''}`)
     .join('\n');
+}
+
+/** A C identifier for a symbol name, and how to declare it when C cannot spell it. */
+function cName(name: string): { ident: string; hint: string } {
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return { ident: name, hint: '' };
+  const ident = `klp_${name.replace(/[^A-Za-z0-9_]/g, '_')}`;
+  return { ident, hint: ` (declare it as: extern char ${ident}[] __asm__("${name}");)` };
 }
 
 /**
@@ -268,10 +280,12 @@ function resolve(y: ElfSymbol, opts: ConvertOptions): Target | string | undefine
     return `'${y.name}' is not defined in the target kernel's symbol map (neither in vmlinux nor in a module, and not exported)`;
   }
   if (defs.length === 1) return { object: defs[0].object, position: 0, how: 'unique', file: defs[0].file };
+  const { ident, hint } = cName(y.name);
   return (
     `'${y.name}' is defined ${defs.length} times in the target kernel; annotate which one it is:\n${candidateList(defs)}\n` +
-    `  e.g. KLP_MODULE_RELOC(${defs[0].object}) relocs[] = { KLP_SYMPOS(${y.name}, ${defs[0].position}) };` +
-    (defs[0].file ? ` or KLP_FILE_RELOC(${defs[0].object}) ... KLP_SYMFILE(${y.name}, "${defs[0].file}")` : '')
+    `  e.g. KLP_MODULE_RELOC(${defs[0].object}) relocs[] = { KLP_SYMPOS(${ident}, ${annotationPosition(defs[0])}) };` +
+    (defs[0].file ? ` or KLP_FILE_RELOC(${defs[0].object}) ... KLP_SYMFILE(${ident}, "${defs[0].file}")` : '') +
+    hint
   );
 }
 

@@ -1,0 +1,230 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { SHF_ALLOC, SHF_INFO_LINK } from '../src/elf/constants.js';
+import { ElfObject, type RelocationSection } from '../src/elf/object.js';
+import { writeElf } from '../src/elf/writer.js';
+import { formatMap } from '../src/kernel/map-format.js';
+import { ConversionError, type ConvertReport, convertLivepatch } from '../src/livepatch/convert.js';
+import { SHF_RELA_LIVEPATCH, SHN_LIVEPATCH } from '../src/livepatch/klp-format.js';
+import { verifyLivepatch } from '../src/livepatch/verify.js';
+import { type Fixtures, buildFixtures } from './kbuild-fixtures.js';
+import { readelf, requireDebianKernel, runCli, tempDir } from './helpers.js';
+
+const dir = tempDir();
+let fx: Fixtures;
+
+before(async () => {
+  fx = await buildFixtures(join(dir, 'kbuild'));
+});
+
+interface Converted {
+  report: ConvertReport;
+  file: string;
+  input: ElfObject;
+  output: ElfObject;
+}
+
+/** Convert a fixture and check the output the way the kernel will (the verifier is the oracle). */
+function convert(name: string): Converted {
+  const path = fx.modules.get(name)!;
+  const obj = ElfObject.parse(readFileSync(path), path);
+  const report = convertLivepatch(obj, { map: fx.map, exports: fx.exports });
+  const file = join(dir, `${name}.out.ko`);
+  writeFileSync(file, writeElf(obj));
+  const output = ElfObject.parse(readFileSync(file), file);
+  const check = verifyLivepatch(output, { map: fx.map, exports: fx.exports });
+  assert.deepEqual(check.findings, [], `${name}: the converted module must verify clean`);
+  return { report, file, input: ElfObject.parse(readFileSync(path), path), output };
+}
+
+function klpSection(obj: ElfObject, name: string): RelocationSection {
+  const s = obj.relocationSections.find((r) => r.name === name);
+  assert.ok(s, `${name} missing; have ${obj.relocationSections.map((r) => r.name).join(', ')}`);
+  return s;
+}
+
+function conversionError(name: string): ConversionError {
+  const path = fx.modules.get(name)!;
+  try {
+    convertLivepatch(ElfObject.parse(readFileSync(path), path), { map: fx.map, exports: fx.exports });
+  } catch (e) {
+    assert.ok(e instanceof ConversionError, String(e));
+    return e;
+  }
+  assert.fail(`${name} converted, but should have been refused`);
+}
+
+/** K8/K9 of the reference: contents intact, every input relocation exactly once in the output. */
+function assertNothingLost(c: Converted): void {
+  const key = (sec: string, r: { offset: bigint; type: number; addend: bigint }) => `${sec}:${r.offset}:${r.type}:${r.addend}`;
+  const inputRelocs = c.input.relocationSections
+    .filter((s) => !s.name.includes('.klp.module_relocs.') && !s.name.includes('.klp.file_relocs.') && s.target && s.target.flags & SHF_ALLOC)
+    .flatMap((s) => s.relocations.map((r) => key(s.target!.name, r)))
+    .sort();
+  const outputRelocs = c.output.relocationSections
+    .filter((s) => s.target && s.target.flags & SHF_ALLOC)
+    .flatMap((s) => s.relocations.map((r) => key(s.target!.name, r)))
+    .sort();
+  assert.deepEqual(outputRelocs, inputRelocs);
+  for (const s of c.output.sections) {
+    const before = c.input.sectionByName(s.name);
+    if (before && s.type === 1) assert.ok(Buffer.compare(Buffer.from(s.data), Buffer.from(before.data)) === 0, `${s.name} contents changed`);
+  }
+}
+
+describe('the three use-cases of the original cover letter, built against Debian headers', () => {
+  test('1: unique non-exported symbols convert automatically (sympos 0)', () => {
+    const c = convert('klp_sample_auto');
+    assert.deepEqual(c.report.conversions.map((x) => [x.klpName, x.how]).sort(), [
+      ['.klp.sym.vmlinux.nr_processes,0', 'unique'], ['.klp.sym.vmlinux.saved_command_line,0', 'unique'],
+    ]);
+    const klp = klpSection(c.output, '.klp.rela.vmlinux..text');
+    assert.equal(klp.flags, SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH);
+    assert.equal(klp.target?.name, '.text');
+    assert.ok(klp.relocations.every((r) => r.symbol?.shndx === SHN_LIVEPATCH));
+    assertNothingLost(c);
+    const sections = readelf('-SW', c.file);
+    assert.match(sections, /\.klp\.rela\.vmlinux\.\.text\s+RELA\s+.* AIo /);
+    assert.match(readelf('-sW', c.file), /NOTYPE\s+GLOBAL DEFAULT OS \[0xff20\] \.klp\.sym\.vmlinux\.saved_command_line,0/);
+  });
+
+  test('2: a name defined twice resolves through KLP_MODULE_RELOC/KLP_SYMPOS; the annotation is removed', () => {
+    const c = convert('klp_sample_annotated');
+    assert.deepEqual(c.report.conversions.map((x) => [x.klpName, x.how]), [['.klp.sym.vmlinux.ucode_path,2', 'annotation']]);
+    assert.deepEqual(c.report.removedSections.sort(), ['.klp.module_relocs.vmlinux', '.rela.klp.module_relocs.vmlinux']);
+    assert.ok(!c.output.symtab!.symbols.some((y) => y.name === 'vmlinux_relocs'), 'the annotation array symbol goes too');
+    assertNothingLost(c);
+  });
+
+  test('3: the same without annotation is refused, listing every candidate, with the referencing site', () => {
+    const e = conversionError('klp_sample_ambiguous');
+    assert.equal(e.problems.length, 1);
+    assert.match(e.message, /'ucode_path' is defined 2 times in the target kernel; annotate which one it is:/);
+    assert.match(e.message, /referenced at livepatch_cmdline_proc_show\+0x[0-9a-f]+ \(\.text\+0x[0-9a-f]+\)/);
+    assert.match(e.message, /vmlinux ucode_path,1[^]*vmlinux ucode_path,2/);
+    assert.match(e.message, /KLP_SYMPOS\(ucode_path, 1\)/);
+  });
+});
+
+describe('equivalents of the upstream selftests', () => {
+  test('one symbol from several text sections and from data: one klp section per section, one symbol', () => {
+    const c = convert('klp_t_sections');
+    const names = c.report.klpSections.sort();
+    assert.deepEqual(names, ['.klp.rela.vmlinux..data', '.klp.rela.vmlinux..text.klp_a', '.klp.rela.vmlinux..text.klp_b']);
+    const count = (sec: string, sym: string) => klpSection(c.output, sec).relocations.filter((r) => r.symbol?.name === sym).length;
+    assert.equal(count('.klp.rela.vmlinux..text.klp_a', '.klp.sym.vmlinux.saved_command_line,0'), 1);
+    assert.ok(count('.klp.rela.vmlinux..text.klp_b', '.klp.sym.vmlinux.saved_command_line,0') >= 1);
+    assert.equal(count('.klp.rela.vmlinux..text.klp_b', '.klp.sym.vmlinux.nr_processes,0'), 1);
+    assert.equal(count('.klp.rela.vmlinux..data', '.klp.sym.vmlinux.saved_command_line,0'), 1);
+    assert.equal(count('.klp.rela.vmlinux..data', '.klp.sym.vmlinux.nr_processes,0'), 1);
+    assert.equal(c.output.symtab!.symbols.filter((y) => y.name === '.klp.sym.vmlinux.saved_command_line,0').length, 1);
+    // Relocations against section symbols (string literals, local data) stay where they were.
+    assert.ok(c.output.relocationSections.some((s) => !s.name.startsWith('.klp') && s.relocations.some((r) => r.symbol?.type === 3)));
+    assertNothingLost(c);
+  });
+
+  test("symbols with '.' in their names (foo.part.0, var.0)", () => {
+    const c = convert('klp_t_dotted');
+    assert.deepEqual(c.report.conversions.map((x) => x.klpName).sort(), ['.klp.sym.vmlinux.ZSTD_DCtx_refDDict.part.0,0', '.klp.sym.vmlinux.lvltxt.0,0']);
+    assertNothingLost(c);
+  });
+
+  test('references into modules: a static of overlay, a symbol exported by ni_routing', () => {
+    const c = convert('klp_t_modtarget');
+    const how = Object.fromEntries(c.report.conversions.map((x) => [x.klpName, x.how]));
+    assert.deepEqual(how, { '.klp.sym.overlay.ovl_mount,0': 'unique', '.klp.sym.ni_routing.ni_count_valid_routes,0': 'module-export' });
+    assert.deepEqual(c.report.klpSections.sort(), ['.klp.rela.ni_routing..text', '.klp.rela.overlay..text']);
+    assertNothingLost(c);
+  });
+
+  test('__jump_table entries for a vmlinux key are converted (applied before the loader reads them)', () => {
+    const c = convert('klp_t_jump');
+    assert.ok(c.report.klpSections.includes('.klp.rela.vmlinux.__jump_table'), c.report.klpSections.join(', '));
+    assertNothingLost(c);
+  });
+
+  test('a module symbol in __jump_table is refused, naming the section, the entry and the symbol', () => {
+    const e = conversionError('klp_t_special_bad');
+    assert.match(e.message, /cannot convert the reference to 'ovl_mount' \(module overlay\) in __jump_table entry 0 \(offset 0x8\)/);
+  });
+});
+
+describe('refusals: every problem of a module in one run, no output', () => {
+  test('three ambiguous names and one unknown name', () => {
+    const e = conversionError('klp_t_ambiguous_many');
+    assert.equal(e.problems.length, 4, e.message);
+    for (const name of ['ucode_path', 'default_attrs', 'sig_enforce']) assert.match(e.message, new RegExp(`'${name}' is defined \\d+ times`));
+    assert.match(e.message, /'no_such_symbol_anywhere' is not defined in the target kernel's symbol map/);
+  });
+
+  test('annotations the target kernel contradicts', () => {
+    const e = conversionError('klp_t_badannot');
+    assert.equal(e.problems.length, 3, e.message);
+    assert.match(e.message, /vmlinux defines 'ucode_path' 2 times, so there is no position 3/);
+    assert.match(e.message, /position 0 means unique, but vmlinux defines 'default_attrs' 3 times/);
+    assert.match(e.message, /object 'no_such_module' is not in the target kernel's symbol map/);
+  });
+
+  test('a module without MODULE_INFO(livepatch, "Y") is not converted', () => {
+    const e = conversionError('klp_t_notlp');
+    assert.match(e.message, /not a livepatch module: \.modinfo has no livepatch=Y/);
+  });
+});
+
+describe('convert command', () => {
+  let mapFile: string;
+  before(() => {
+    mapFile = join(dir, 'debian.map');
+    writeFileSync(mapFile, formatMap(fx.map, 'klp-convert'));
+  });
+
+  test('the upstream invocation `klp-convert MAP IN OUT`, then again on its own output: nothing to do', () => {
+    const out = join(dir, 'upstream-form.ko');
+    let r = runCli([mapFile, fx.modules.get('klp_sample_auto')!, out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /2 symbols and 4 relocations converted \(\.klp\.rela\.vmlinux\.\.text\)/);
+    const again = join(dir, 'again.ko');
+    r = runCli(['convert', '-s', mapFile, out, again]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /already converted, nothing to do/);
+    assert.ok(Buffer.compare(readFileSync(out), readFileSync(again)) === 0, 'converting a converted module changes nothing');
+  });
+
+  test('--json reports every conversion with its relocation sites; --symvers is honoured', () => {
+    const r = runCli(['convert', '-s', mapFile, '--symvers', requireDebianKernel().symvers, '--json', fx.modules.get('klp_sample_annotated')!, join(dir, 'j.ko')]);
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.conversions[0].klpSymbol, '.klp.sym.vmlinux.ucode_path,2');
+    assert.equal(report.conversions[0].resolvedBy, 'annotation');
+    assert.match(report.conversions[0].relocations[0].site, /^livepatch_cmdline_proc_show\+0x/);
+  });
+
+  test('input may be the output (written atomically)', () => {
+    const copy = join(dir, 'inplace.ko');
+    writeFileSync(copy, readFileSync(fx.modules.get('klp_t_dotted')!));
+    const r = runCli(['convert', '-s', mapFile, copy, copy]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(readelf('-sW', copy), /\.klp\.sym\.vmlinux\.lvltxt\.0,0/);
+  });
+
+  test('refused modules: every problem on stderr, exit 1, no output file', () => {
+    const out = join(dir, 'refused.ko');
+    const r = runCli(['convert', '-s', mapFile, fx.modules.get('klp_t_ambiguous_many')!, out]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /klp_t_ambiguous_many\.ko: 4 problems:/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.ok(!existsSync(out));
+  });
+
+  test('bad input: one line, exit code, no output', () => {
+    const out = join(dir, 'bad.ko');
+    for (const args of [['convert', '-s', mapFile, '/etc/passwd', out], ['convert', '-s', '/etc/passwd', fx.modules.get('klp_sample_auto')!, out], ['convert', fx.modules.get('klp_sample_auto')!, out]]) {
+      const r = runCli(args);
+      assert.ok(r.status === 1 || r.status === 2, `${args.join(' ')}: ${r.status}`);
+      assert.ok(r.stderr.split('\n').filter(Boolean).length <= 2, r.stderr);
+      assert.ok(!existsSync(out));
+    }
+  });
+});
