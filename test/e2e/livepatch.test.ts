@@ -3,11 +3,12 @@
  * case; each test below checks one thing the boot showed. Run with `npm run test:e2e`.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, cpSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { buildSymbolMap } from '../../src/kernel/build-map.js';
 import { VMLINUX } from '../../src/kernel/symbol-map.js';
+import { type BrokenVariant, brokenVariants } from '../broken-variants.js';
 import { debianKernel, repoRoot, runCli, tempDir } from '../helpers.js';
 import { type VmCase, type VmRun, explain, missingPrerequisites, runVm } from './vm.js';
 
@@ -39,7 +40,18 @@ function caseOf(run: VmRun, name: string): VmCase {
   return c;
 }
 
-const guestScript = `
+function brokenCases(variants: BrokenVariant[]): string {
+  // Every variant is named klp_sample_annotated: one that loads anyway must go before the next.
+  return variants
+    .map((v) => `
+begin broken-${v.name}
+insmod /m/broken-${v.name}.ko; out insmod $?
+unpatch; rmmod klp_sample_annotated 2>/dev/null
+end broken-${v.name}`)
+    .join('\n');
+}
+
+const guestScript = (variants: BrokenVariant[]) => `
 begin unconverted
 insmod /m/klp_sample_auto_unconverted.ko; out insmod $?
 end unconverted
@@ -83,6 +95,8 @@ rmmod klp_sample_modpatch; out rmmod $?
 rmmod klp_sample_target; out rmmod-target $?
 end klp_sample_modpatch-late
 
+${brokenCases(variants)}
+
 begin loaded-modules
 insmod /m/klp_sample_target.ko; out insmod-target $?
 ${debianModules.map((m) => `insmod /m/${m.split('/').pop()}; out insmod-${m.split('/').pop()} $?`).join('\n')}
@@ -93,6 +107,7 @@ end loaded-modules
 describe("qemu: Debian's kernel loads what klp-convert produced", () => {
   let run: VmRun;
   let ambiguous: { status: number; stderr: string };
+  let rejected: BrokenVariant[];
 
   before(async () => {
     const missing = missingPrerequisites(kernel?.vmlinux);
@@ -113,10 +128,13 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     }
     ambiguous = build('ambiguous', '-s', map);
     copyFileSync(join(samples, 'auto-resolved', 'klp_sample_auto.ko'), join(out, 'klp_sample_auto_unconverted.ko'));
+    rejected = brokenVariants(readFileSync(join(out, 'klp_sample_annotated.ko'))).filter((v) => v.kernel);
+    for (const v of rejected) writeFileSync(join(out, `broken-${v.name}.ko`), v.bytes);
     const files = ['klp_sample_auto_unconverted', 'klp_sample_plain', 'klp_sample_auto', 'klp_sample_annotated', 'klp_sample_target', 'klp_sample_modpatch', 'klp_sample_byfile']
       .map((m) => join(out, `${m}.ko`))
+      .concat(rejected.map((v) => join(out, `broken-${v.name}.ko`)))
       .concat(debianModules.map((m) => join(kernel.modules, 'kernel', m)));
-    run = runVm(kernel.vmlinux, work, files, guestScript, true);
+    run = runVm(kernel.vmlinux, work, files, guestScript(rejected), true);
     process.stderr.write(`# e2e: one boot, ${run.cases.size} cases, ${run.seconds.toFixed(1)} s\n`);
   });
 
@@ -197,6 +215,15 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     const ksyms = c.lines.filter((l) => l.key.startsWith('ksym ')).map((l) => ({ name: l.key.slice(5), addr: l.value }));
     assert.equal(show[1], nth(ksyms, 'homonym_string', 2));
     assert.equal(c.out.get('rmmod'), '0', explain(c));
+  });
+
+  test('modules that verify rejects are rejected by the kernel too, with the message verify predicts', () => {
+    assert.ok(rejected.length >= 8);
+    for (const v of rejected) {
+      const c = caseOf(run, `broken-${v.name}`);
+      assert.notEqual(c.out.get('insmod'), '0', `${v.name} loaded: ${explain(c)}`);
+      assert.match(c.dmesg, v.kernel!, `${v.name} (verify rule ${v.rule}): ${explain(c)}`);
+    }
   });
 
   test("our positions equal the VM's kallsyms order for every duplicated name of vmlinux and the loaded modules", async () => {
