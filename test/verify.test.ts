@@ -61,7 +61,7 @@ describe('verify', () => {
     writeFileSync(good, valid);
     let r = runCli(['verify', good, '-s', mapFile]);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /OK: 1 livepatch symbols, 1 livepatch relocations resolve as intended/);
+    assert.match(r.stdout, /OK: 1 livepatch symbol, 1 livepatch relocation resolve as intended/);
     const bad = join(dir, 'bad.ko');
     writeFileSync(bad, brokenVariants(valid).find((v) => v.name === 'sympos-past-end')!.bytes);
     r = runCli(['verify', bad, '-s', mapFile]);

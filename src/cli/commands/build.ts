@@ -14,6 +14,7 @@ import { parseSymvers } from '../../kernel/symvers.js';
 import { ConversionError, convertLivepatch } from '../../livepatch/convert.js';
 import { livepatchInfo } from '../../livepatch/modinfo.js';
 import { type Command, parse } from '../args.js';
+import { plural } from '../plural.js';
 import { help } from './copy.js';
 import { reportJson } from './convert.js';
 import { runningKernelSources } from './symbols.js';
@@ -97,7 +98,7 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
         reports.push(reportJson(report, ko, out));
         if (!values.json) {
           const relocs = report.conversions.reduce((n, c) => n + c.references.length, 0);
-          process.stdout.write(`${out}: ${report.changed ? `${report.conversions.length} symbols, ${relocs} relocations converted` : 'no conversion needed'}\n`);
+          process.stdout.write(`${out}: ${report.changed ? `${plural(report.conversions.length, 'symbol')}, ${plural(relocs, 'relocation')} converted` : 'no conversion needed'}\n`);
           if (values.verbose) for (const c of report.conversions) process.stdout.write(`  ${c.klpName}  [${c.how}]\n`);
         }
       } catch (e) {

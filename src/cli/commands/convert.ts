@@ -7,6 +7,7 @@ import { parseMap } from '../../kernel/map-format.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { type ConvertReport, convertLivepatch } from '../../livepatch/convert.js';
 import { type Command, UsageError, parse } from '../args.js';
+import { plural } from '../plural.js';
 import { help } from './copy.js';
 
 export const convertCommand: Command = {
@@ -77,7 +78,7 @@ function renderReport(r: ConvertReport, input: string, output: string, verbose: 
   if (r.alreadyConverted) return `${input}: already converted, nothing to do; ${output} is the same module\n`;
   if (!r.changed) return `${input}: no reference needs converting; ${output} is the same module\n`;
   const relocs = r.conversions.reduce((n, c) => n + c.references.length, 0);
-  let out = `${output}: ${r.conversions.length} symbol${r.conversions.length === 1 ? '' : 's'} and ${relocs} relocation${relocs === 1 ? '' : 's'} converted (${r.klpSections.join(', ') || 'no relocation'})\n`;
+  let out = `${output}: ${plural(r.conversions.length, 'symbol')} and ${plural(relocs, 'relocation')} converted (${r.klpSections.join(', ') || 'no relocation'})\n`;
   if (verbose) {
     for (const c of r.conversions) {
       out += `  ${c.klpName}  [${c.how}${c.file ? `, ${c.file}` : ''}]\n`;

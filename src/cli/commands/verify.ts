@@ -6,6 +6,7 @@ import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { verifyLivepatch } from '../../livepatch/verify.js';
 import { type Command, UsageError, parse } from '../args.js';
+import { plural } from '../plural.js';
 import { help } from './copy.js';
 import { runningKernelSources } from './symbols.js';
 
@@ -55,9 +56,9 @@ Options:
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ file, ok: result.findings.length === 0, ...result }, null, 2)}\n`);
     } else if (result.findings.length === 0) {
-      process.stdout.write(`${file}: OK: ${result.livepatchSymbols} livepatch symbols, ${result.livepatchRelocations} livepatch relocations resolve as intended\n`);
+      process.stdout.write(`${file}: OK: ${plural(result.livepatchSymbols, 'livepatch symbol')}, ${plural(result.livepatchRelocations, 'livepatch relocation')} resolve as intended\n`);
     } else {
-      process.stdout.write(`${file}: ${result.findings.length} problem${result.findings.length > 1 ? 's' : ''}; the kernel would refuse it or bind it wrongly:\n`);
+      process.stdout.write(`${file}: ${plural(result.findings.length, 'problem')}; the kernel would refuse it or bind it wrongly:\n`);
       for (const f of result.findings) process.stdout.write(`  [${f.rule}] ${f.site}: ${f.message}\n`);
     }
     return result.findings.length === 0 ? 0 : 1;

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The main job on a default target, from a fresh Debian machine: install what is needed, make the
+# symbol map of the installed Debian kernel, build + convert the annotated sample livepatch for it,
+# verify it, and load it in that kernel under qemu.
+#
+#   scripts/demo.sh [SAMPLE]     SAMPLE: a folder of samples/ (default: annotated)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sample=${1:-annotated}
+eval "$(bash scripts/setup-debian.sh)"
+npm ci --no-audit --no-fund --loglevel=error
+out=.cache/demo/$KVER
+mkdir -p "$out"
+kdir=/lib/modules/$KVER/build
+klp() { node bin/klp-convert.js "$@"; }
+
+echo "== symbol map of $KVER (kallsyms dumped from it under qemu, its modules, Module.symvers)"
+klp symbols --kallsyms "$KALLSYMS" --modules "$KIMG/lib/modules/$KVER" --symvers "$kdir/Module.symvers" \
+	--release "$KVER" -o "$out/symbols.map"
+echo "== build and convert samples/$sample"
+rm -rf "$out/src" && cp -r "samples/$sample" "$out/src"
+klp build "$out/src" --kdir "$kdir" -s "$out/symbols.map" -o "$out/modules" --verbose
+for ko in "$out"/modules/*.ko; do
+	echo "== verify $ko"
+	klp verify "$ko" -s "$out/symbols.map" --symvers "$kdir/Module.symvers"
+	klp inspect "$ko"
+done
+echo "== load it in $KVER under qemu"
+root=$out/vm && rm -rf "$root" && mkdir -p "$root/m" && cp "$out"/modules/*.ko "$root/m/"
+cat > "$root/test.sh" <<'GUEST'
+#!/bin/sh
+echo "E2E: cmdline before: $(cat /proc/cmdline)"
+for m in /m/*.ko; do insmod "$m" && echo "E2E: loaded $m"; done
+sleep 1
+echo "E2E: cmdline after: $(cat /proc/cmdline)"
+dmesg | grep -E 'livepatch|klp' | sed 's/^/E2E: dmesg: /'
+GUEST
+chmod +x "$root/test.sh"
+scripts/vm/mkinitramfs.sh "$out/initrd.gz" "$root"
+scripts/vm/run-vm.sh "$VMLINUX" "$out/initrd.gz" "$out/serial.log" || true
+tr -d '\r' < "$out/serial.log" | grep '^E2E: ' | grep -v -e '^E2E: BEGIN' -e '^E2E: END'
+tr -d '\r' < "$out/serial.log" | grep -q '^E2E: loaded' || { echo "demo: the kernel did not load the module" >&2; exit 1; }

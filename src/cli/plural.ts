@@ -1,0 +1,4 @@
+/** `1 symbol`, `3 symbols`. */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
