@@ -138,6 +138,13 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     process.stderr.write(`# e2e: one boot, ${run.cases.size} cases, ${run.seconds.toFixed(1)} s\n`);
   });
 
+  test('every converted sample verifies clean against the target kernel before it is loaded', () => {
+    for (const m of ['klp_sample_plain', 'klp_sample_auto', 'klp_sample_annotated', 'klp_sample_modpatch', 'klp_sample_byfile']) {
+      const r = runCli(['verify', join(out, `${m}.ko`), '-s', join(work, 'symbols.map'), '--symvers', kernel!.symvers]);
+      assert.equal(r.status, 0, `${m}: ${r.stdout}${r.stderr}`);
+    }
+  });
+
   test('the ambiguous sample fails at build time, listing both candidates', () => {
     assert.equal(ambiguous.status, 1);
     assert.match(ambiguous.stderr, /'ucode_path' is defined 2 times in the target kernel/);

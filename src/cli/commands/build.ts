@@ -121,8 +121,7 @@ function copyModule(from: string, to: string): void {
  * that is the one.
  */
 async function defaultMap(kdir: string): Promise<KernelSymbolMap> {
-  const relFile = join(kdir, 'include', 'config', 'kernel.release');
-  const rel = existsSync(relFile) ? readFileSync(relFile, 'utf8').trim() : basename(resolve(kdir, '..'));
+  const rel = kernelRelease(kdir);
   const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
   const cached = join(cacheDir, `${rel}.map`);
   if (existsSync(cached)) return parseMap(readText(cached, 'symbol map'), cached);
@@ -137,4 +136,16 @@ async function defaultMap(kdir: string): Promise<KernelSymbolMap> {
   mkdirSync(cacheDir, { recursive: true });
   writeFileAtomic(cached, formatMap(map, 'klp-convert'));
   return map;
+}
+
+/**
+ * The release a kernel tree builds for (`uname -r` of that kernel). UTS_RELEASE first: Debian's
+ * headers carry the upstream version (6.1.192) in include/config/kernel.release.
+ */
+export function kernelRelease(kdir: string): string {
+  const uts = join(kdir, 'include', 'generated', 'utsrelease.h');
+  const m = existsSync(uts) ? /#define UTS_RELEASE "([^"]+)"/.exec(readFileSync(uts, 'utf8')) : null;
+  if (m) return m[1];
+  const relFile = join(kdir, 'include', 'config', 'kernel.release');
+  return existsSync(relFile) ? readFileSync(relFile, 'utf8').trim() : basename(resolve(kdir, '..'));
 }

@@ -5,6 +5,10 @@
 
 extern char *saved_command_line;
 
-static int __init t_init(void) { return saved_command_line[0] ? 0 : 0; }
+static int __init t_init(void)
+{
+	pr_info("%s\n", saved_command_line);
+	return 0;
+}
 module_init(t_init);
 MODULE_LICENSE("GPL");
