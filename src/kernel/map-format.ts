@@ -27,7 +27,15 @@ class TextWriter {
 
   text(s: string): this {
     if (this.len + s.length > this.buf.length) this.grow(s.length);
-    this.len += this.buf.write(s, this.len, 'latin1');
+    if (s.length > 48) {
+      this.len += this.buf.write(s, this.len, 'latin1');
+      return this;
+    }
+    // A call into Buffer.write costs more than copying a short name byte by byte.
+    const buf = this.buf;
+    let o = this.len;
+    for (let i = 0; i < s.length; i++) buf[o++] = s.charCodeAt(i);
+    this.len = o;
     return this;
   }
   byte(c: number): this {
@@ -36,6 +44,7 @@ class TextWriter {
     return this;
   }
   int(n: number): this {
+    if (n < 10 && n >= 0) return this.byte(48 + n);
     return this.text(String(n));
   }
   private grow(need: number): void {
