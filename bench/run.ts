@@ -10,14 +10,14 @@
  * Medians of several runs; nothing here is asserted, it is read.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileSource } from '../src/elf/file-source.js';
 import { ElfReader } from '../src/elf/reader.js';
 import { buildSymbolMap } from '../src/kernel/build-map.js';
 import { addVmlinuxSymbols } from '../src/kernel/elf-symbols.js';
-import { formatMap } from '../src/kernel/map-format.js';
+import { formatMap, parseMap } from '../src/kernel/map-format.js';
 import { findModules } from '../src/kernel/module-files.js';
 import { ObjectSymbols } from '../src/kernel/symbol-map.js';
 import { debianKernel } from '../test/helpers.js';
@@ -108,6 +108,9 @@ try {
     }
     const { map } = await buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [kernel.modules], symvers: kernel.symvers });
     row(group, 'format the map (klp-convert format)', await time(3, () => formatMap(map, 'klp-convert')));
+    const mapFile = join(dir, 'map');
+    writeFileSync(mapFile, formatMap(map, 'klp-convert'));
+    row(group, 'load that map file (what convert and verify do first)', await time(3, () => parseMap(readFileSync(mapFile, 'latin1'), mapFile)));
   }
   process.stdout.write('\n| benchmark | what | median ms |\n|---|---|---:|\n');
   for (const [g, w, ms] of rows) process.stdout.write(`| ${g} | ${w} | ${ms.toFixed(1)} |\n`);

@@ -5,12 +5,12 @@ import { before, describe, test } from 'node:test';
 import { SHF_ALLOC, SHF_INFO_LINK } from '../src/elf/constants.js';
 import { ElfObject, type RelocationSection } from '../src/elf/object.js';
 import { writeElf } from '../src/elf/writer.js';
-import { formatMap } from '../src/kernel/map-format.js';
+import { formatMap, parseMap } from '../src/kernel/map-format.js';
 import { ConversionError, type ConvertReport, convertLivepatch } from '../src/livepatch/convert.js';
 import { SHF_RELA_LIVEPATCH, SHN_LIVEPATCH } from '../src/livepatch/klp-format.js';
 import { verifyLivepatch } from '../src/livepatch/verify.js';
 import { type Fixtures, buildFixtures } from './kbuild-fixtures.js';
-import { readelf, requireDebianKernel, runCli, tempDir } from './helpers.js';
+import { readelf, repoRoot, requireDebianKernel, runCli, tempDir } from './helpers.js';
 
 const dir = tempDir();
 let fx: Fixtures;
@@ -227,4 +227,28 @@ describe('convert command', () => {
       assert.ok(!existsSync(out));
     }
   });
+});
+
+describe('other architectures and byte orders (cross-compiled fixtures)', () => {
+  const map = parseMap(['klp-convert-symbols 1', '*vmlinux', 'saved_value\t1\tD\t4\t-\t-', 'homonym\t1\td\t4\t-\t-', 'homonym\t2\td\t4\t-\t-', ''].join('\n'), 'map');
+  for (const arch of ['aarch64', 'powerpc64le', 's390x', 's390']) {
+    test(`${arch}: annotation read in the file's byte order, entries sized for its class`, () => {
+      const path = join(repoRoot, 'test', 'fixtures', 'cross', `fixture-${arch}.o`);
+      const obj = ElfObject.parse(readFileSync(path), path);
+      const report = convertLivepatch(obj, { map });
+      assert.deepEqual(report.conversions.map((c) => c.klpName).sort(), ['.klp.sym.vmlinux.homonym,2', '.klp.sym.vmlinux.saved_value,0']);
+      const out = ElfObject.parse(writeElf(obj), `${arch}.out`);
+      const is64 = out.header.elfClass === 2;
+      for (const s of out.relocationSections.filter((r) => r.name.startsWith('.klp.rela.'))) {
+        assert.equal(s.entsize, is64 ? 24 : 12, s.name);
+        assert.ok(s.relocations.every((r) => r.symbol?.shndx === SHN_LIVEPATCH));
+      }
+      // ppc64 modules reference .TOC., which the loader provides: it stays undefined.
+      if (arch === 'powerpc64le') assert.ok(out.symtab!.symbols.some((y) => y.name === '.TOC.' && y.isUndefined));
+      assert.deepEqual(verifyLivepatch(out, { map }).findings, []);
+      const file = join(dir, `${arch}.out.o`);
+      writeFileSync(file, writeElf(out));
+      assert.match(readelf('-sW', file), /\.klp\.sym\.vmlinux\.homonym,2/);
+    });
+  }
 });

@@ -212,3 +212,17 @@ describe('symbols command', () => {
     assert.throws(() => parseMap('', 'm'), /m: empty file, not a symbol map/);
   });
 });
+
+test('symbols with no source reads the running kernel, or says exactly what is missing', () => {
+  const dir2 = tempDir();
+  const out = join(dir2, 'running.map');
+  const r = runCli(['symbols', '-o', out, '--json']);
+  if (r.status === 0) {
+    const summary = JSON.parse(r.stdout);
+    assert.ok(summary.vmlinuxSymbols > 1000, r.stdout);
+    assert.match(readFileSync(out, 'latin1'), /^klp-convert-symbols 1\n# release: /);
+  } else {
+    assert.match(r.stderr, /^klp-convert: no symbols of the running kernel .*: \/proc\/kallsyms shows no addresses \(run as root\)/);
+    assert.ok(!existsSync(out));
+  }
+});
