@@ -9,6 +9,7 @@ import { formatMap, parseMap } from '../src/kernel/map-format.js';
 import { ConversionError, type ConvertReport, convertLivepatch } from '../src/livepatch/convert.js';
 import { SHF_RELA_LIVEPATCH, SHN_LIVEPATCH } from '../src/livepatch/klp-format.js';
 import { verifyLivepatch } from '../src/livepatch/verify.js';
+import { brokenVariants } from './broken-variants.js';
 import { type Fixtures, buildFixtures } from './kbuild-fixtures.js';
 import { readelf, repoRoot, requireDebianKernel, runCli, tempDir } from './helpers.js';
 
@@ -149,6 +150,17 @@ describe('equivalents of the upstream selftests', () => {
     const e = conversionError('klp_t_special_bad');
     assert.match(e.message, /cannot convert the reference to 'ovl_mount' \(module overlay\) in __jump_table entry 0 \(offset 0x8\)/);
   });
+});
+
+test('a module with .klp.sym.* symbols left SHN_UNDEF (formed by hand) is repaired: validated and marked', () => {
+  const path = fx.modules.get('klp_sample_annotated')!;
+  const obj = ElfObject.parse(readFileSync(path), path);
+  convertLivepatch(obj, { map: fx.map, exports: fx.exports });
+  const broken = brokenVariants(writeElf(obj)).find((v) => v.name === 'symbol-not-livepatch')!;
+  const again = ElfObject.parse(broken.bytes, 'handmade.ko');
+  const report = convertLivepatch(again, { map: fx.map, exports: fx.exports });
+  assert.deepEqual(report.conversions.map((c) => [c.klpName, c.how]), [['.klp.sym.vmlinux.ucode_path,2', 'preformed']]);
+  assert.deepEqual(verifyLivepatch(ElfObject.parse(writeElf(again), 'repaired.ko'), { map: fx.map, exports: fx.exports }).findings, []);
 });
 
 describe('refusals: every problem of a module in one run, no output', () => {

@@ -3,7 +3,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 
 export class BuildError extends Error {
-  readonly userFacing = true;
   constructor(message: string) {
     super(message);
     this.name = 'BuildError';

@@ -1,6 +1,6 @@
 import {
   SHF_INFO_LINK, SHN_LORESERVE, SHN_UNDEF, SHN_XINDEX, SHT_DYNSYM, SHT_GROUP, SHT_NOBITS, SHT_NULL, SHT_REL,
-  SHT_RELA, SHT_SYMTAB, SHT_SYMTAB_SHNDX, STB_LOCAL, sizes,
+  SHT_RELA, SHT_SYMTAB, SHT_SYMTAB_SHNDX, STB_LOCAL,
 } from './constants.js';
 import { ElfError } from './errors.js';
 import { BufferSource, ElfReader, type ElfHeader, type SectionHeader } from './reader.js';
@@ -369,9 +369,4 @@ function wireGroup(r: ElfReader, sh: SectionHeader, g: GroupSection, sections: S
   const symbols = originals.get(symtab)!;
   if (sh.info >= symbols.length) r.fail(`signature symbol ${sh.info} is out of range (${symbols.length} symbols)`, sh);
   g.signature = symbols[sh.info];
-}
-
-/** Bytes of one record of each kind for this object's class. */
-export function recordSizes(obj: ElfObject): (typeof sizes)[keyof typeof sizes] {
-  return sizes[obj.header.elfClass];
 }

@@ -341,10 +341,6 @@ export class SymbolTableView {
   sizeNumber(i: number): number {
     return this.is64 ? this.d.u64n(i * this.entsize + 16) : this.d.u32(i * this.entsize + 8);
   }
-  /** Index of the first non-local symbol as the header claims it (sh_info). */
-  get firstGlobal(): number {
-    return this.section.info;
-  }
 }
 
 /** Entries of an SHT_REL or SHT_RELA section, decoded on demand. */

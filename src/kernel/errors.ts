@@ -1,6 +1,5 @@
 /** A problem with kernel data a user supplied (symbol sources, maps, Module.symvers): one line, actionable. */
 export class KernelDataError extends Error {
-  readonly userFacing = true;
   constructor(message: string) {
     super(message);
     this.name = 'KernelDataError';

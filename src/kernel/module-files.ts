@@ -5,10 +5,6 @@ import { KernelDataError } from './errors.js';
 
 const moduleFile = /\.ko(\.(xz|zst|gz))?$/;
 
-export function isModuleFile(path: string): boolean {
-  return moduleFile.test(path);
-}
-
 /** Every module file below `dir` (`*.ko`, `*.ko.xz`, `*.ko.zst`, `*.ko.gz`), sorted for stable output. */
 export function findModules(dir: string): string[] {
   const out: string[] = [];

@@ -54,7 +54,6 @@ export interface ConvertReport {
 }
 
 export class ConversionError extends Error {
-  readonly userFacing = true;
   constructor(
     readonly file: string,
     readonly problems: string[],
