@@ -226,3 +226,34 @@ test('symbols with no source reads the running kernel, or says exactly what is m
     assert.ok(!existsSync(out));
   }
 });
+
+describe('text sources', () => {
+  const kernel = requireDebianKernel();
+
+  test('a System.map gives the same vmlinux positions as the kallsyms dump of that kernel', async () => {
+    // The kernel's System.map is nm -n output in the dump's format; Debian ships only a placeholder.
+    const systemMap = join(dir, 'System.map');
+    writeFileSync(systemMap, readFileSync(kernel.kallsyms, 'latin1'));
+    const fromMap = (await buildSymbolMap({ systemMap, modules: [] })).map;
+    const fromDump = (await buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [] })).map;
+    for (const name of ['ucode_path', 'default_attrs', 'sig_enforce']) assert.deepEqual(fromMap.definitions(name), fromDump.definitions(name));
+  });
+
+  test('kallsyms lines tagged [module] go to that module; pseudo-modules and livepatch entries do not count', async () => {
+    const dump = join(dir, 'kallsyms-modules.txt');
+    writeFileSync(dump, [
+      'ffffffff81000000 T _stext',
+      'ffffffffc0001000 t dup\t[mod_a]',
+      'ffffffffc0002000 t dup\t[mod_a]',
+      'ffffffffc0003000 U printk\t[mod_a]',
+      'ffffffffc0004000 ? .klp.sym.vmlinux.foo,0\t[my_patch]',
+      'ffffffffc0005000 t bpf_prog_x\t[bpf]',
+      'ffffffffc0006000 t ftrace_trampoline\t[__builtin__ftrace]',
+      '',
+    ].join('\n'));
+    const { map } = await buildSymbolMap({ kallsyms: dump, modules: [] });
+    assert.deepEqual([...map.objects.keys()].sort(), ['mod_a', 'vmlinux']);
+    assert.deepEqual(map.definitions('dup').map((d) => [d.object, d.position]), [['mod_a', 1], ['mod_a', 2]]);
+    assert.deepEqual(map.definitions('printk'), []);
+  });
+});

@@ -51,7 +51,12 @@ function modulePaths(entries: string[]): string[] {
 
 /** Open a module for reading: by range when plain, whole and decompressed when compressed. */
 async function openModule(path: string): Promise<{ reader: ElfReader; close(): void }> {
-  const source = new FileSource(path);
+  let source: FileSource;
+  try {
+    source = new FileSource(path);
+  } catch (e) {
+    throw new KernelDataError(`cannot read module ${path}: ${describe(e)}`);
+  }
   const magic = source.read(0, Math.min(6, source.size));
   if (compressionOf(magic) === 'none') return { reader: new ElfReader(source, path), close: () => source.close() };
   source.close();
