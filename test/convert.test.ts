@@ -264,3 +264,16 @@ describe('other architectures and byte orders (cross-compiled fixtures)', () => 
     });
   }
 });
+
+test('a module symbol also defined in that module\'s init sections gets a late-patching warning', () => {
+  const map = parseMap([
+    'klp-convert-symbols 1', '*vmlinux', 'homonym\t1\td\t4\t-\t-', 'homonym\t2\td\t4\t-\t-',
+    '*mymod', 'saved_value\t-\tt\t4\t-\t-', 'saved_value\t1\td\t4\t-\t-', '',
+  ].join('\n'), 'map');
+  const path = join(repoRoot, 'test', 'fixtures', 'cross', 'fixture-s390x.o');
+  const report = convertLivepatch(ElfObject.parse(readFileSync(path), path), { map });
+  assert.ok(report.conversions.some((c) => c.klpName === '.klp.sym.mymod.saved_value,0'));
+  assert.deepEqual(report.warnings, [
+    "'saved_value' in mymod has 1 more definition the kernel drops after the module's init (init sections); while mymod is still loading (late module patching) the kernel counts it too, so position 0 may name another symbol then",
+  ]);
+});

@@ -154,6 +154,14 @@ export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertR
     if (result.how === 'module-export' && !opts.map.object(result.object)) {
       warnings.push(`'${y.name}' is exported by module ${result.object}, which the symbol map does not hold; using position 0`);
     }
+    const transient = initTimeHomonyms(opts.map, result.object, y.name);
+    if (transient > 0) {
+      warnings.push(
+        `'${y.name}' in ${result.object} has ${transient} more definition${transient > 1 ? 's' : ''} the kernel drops after the module's init ` +
+          `(init sections); while ${result.object} is still loading (late module patching) the kernel counts ${transient > 1 ? 'them' : 'it'} too, ` +
+          `so position ${result.position} may name another symbol then`,
+      );
+    }
     targets.set(y, result);
   }
   for (const a of annotations.list) {
@@ -286,6 +294,17 @@ function resolve(y: ElfSymbol, opts: ConvertOptions): Target | string | undefine
     (defs[0].file ? ` or KLP_FILE_RELOC(${defs[0].object}) ... KLP_SYMFILE(${ident}, "${defs[0].file}")` : '') +
     hint
   );
+}
+
+/**
+ * Definitions of `name` in a module that kallsyms stops listing once the module's init has run.
+ * klp_module_coming() resolves livepatch symbols before that, over the module's whole symbol table
+ * (kernel/livepatch/core.c, kernel/module/kallsyms.c).
+ */
+function initTimeHomonyms(map: KernelSymbolMap, object: string, name: string): number {
+  const o = object === VMLINUX ? undefined : map.object(object);
+  if (!o) return 0;
+  return o.indicesOf(name).filter((i) => !o.listed[i] && o.types[i] !== '?').length;
 }
 
 /** Validate an explicit object and position as the kernel will: 0 = unique, n = at least n. */
