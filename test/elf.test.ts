@@ -109,6 +109,9 @@ describe('edits, with every index fixed up by the writer', () => {
     // A local symbol added at the end must be moved before the globals, renumbering them.
     symtab.add(new ElfSymbol({ name: 'new_local', bind: STB_LOCAL, type: STT_OBJECT, section: text, value: 4n }));
     ext.name = 'renamed_ext';
+    // A global made local must move before every global; relocations follow it to its new index.
+    const use = symtab.symbols.find((y) => y.name === 'use')!;
+    use.bind = STB_LOCAL;
     const split = obj.addSection(new RelocationSection({ name: '.rela.split', type: SHT_RELA, flags: 0x40, addralign: 8, entsize: 24 }));
     split.link = symtab;
     split.target = text;
@@ -124,6 +127,7 @@ describe('edits, with every index fixed up by the writer', () => {
     const syms = readelf('-sW', out);
     assert.match(syms, /LOCAL\s+DEFAULT\s+\d+ new_local/);
     assert.match(syms, /GLOBAL\s+DEFAULT\s+UND renamed_ext/);
+    assert.match(syms, /FUNC\s+LOCAL\s+DEFAULT\s+\d+ use\n/);
     const relocs = readelf('-rW', out);
     assert.match(relocs, new RegExp(`Relocation section '.rela.split'[^]*?renamed_ext`));
     assert.doesNotMatch(relocs.split("'.rela.split'")[0], /renamed_ext/);
