@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 
 export class BuildError extends Error {
@@ -25,7 +26,7 @@ const MODPOST_UNDEFINED = /^(?:WARNING|ERROR): modpost: "([^"]+)" \[([^\]]+)\] u
  * undefined-symbol errors made warnings (KBUILD_MODPOST_WARN=1): references to non-exported
  * symbols are what the conversion is for.
  */
-export function runKbuild(dir: string, kdir: string, includeDir: string, jobs = 2): KbuildResult {
+export function runKbuild(dir: string, kdir: string, includeDir: string, jobs = availableParallelism()): KbuildResult {
   const absDir = resolve(dir);
   if (!existsSync(join(kdir, 'Makefile'))) {
     throw new BuildError(`no kernel build tree at ${kdir}: install the headers of that kernel (e.g. linux-headers-amd64) or give --kdir`);
