@@ -11,7 +11,7 @@ import { SHF_RELA_LIVEPATCH, SHN_LIVEPATCH } from '../src/livepatch/klp-format.j
 import { verifyLivepatch } from '../src/livepatch/verify.js';
 import { brokenVariants } from './broken-variants.js';
 import { type Fixtures, buildFixtures } from './kbuild-fixtures.js';
-import { readelf, repoRoot, requireDebianKernel, runCli, tempDir } from './helpers.js';
+import { compile, readelf, repoRoot, requireDebianKernel, runCli, tempDir } from './helpers.js';
 
 const dir = tempDir();
 let fx: Fixtures;
@@ -276,4 +276,41 @@ test('a module symbol also defined in that module\'s init sections gets a late-p
   assert.deepEqual(report.warnings, [
     "'saved_value' in mymod has 1 more definition the kernel drops after the module's init (init sections); while mymod is still loading (late module patching) the kernel counts it too, so position 0 may name another symbol then",
   ]);
+});
+
+describe('the upstream minimal series annotations (KLP_RELOC_SYMBOL)', () => {
+  const map = parseMap([
+    'klp-convert-symbols 1', '*vmlinux', 'saved_command_line\t1\tB\t8\t-\t-', 'lvltxt.0\t1\td\t4\t-\t-',
+    '*test_klp_extern_hello', 'hello_msg\t1\tD\t8\t-\t-', '',
+  ].join('\n'), 'map');
+  const source = `
+static const char lp[] __attribute__((section(".modinfo"), used)) = "livepatch=Y";
+extern char *saved_command_line __asm__("\\".klp.sym.rela.vmlinux.vmlinux.saved_command_line,0\\"");
+extern const char lvltxt[] __asm__("\\".klp.sym.rela.vmlinux.vmlinux.lvltxt.0.0\\"");
+extern const char *hello_msg __asm__("\\".klp.sym.rela.test_klp_extern_hello.test_klp_extern_hello.hello_msg.0\\"");
+const char *use(void) { return saved_command_line + lvltxt[0]; }
+const char *hello(void) { return hello_msg; }
+`;
+
+  test("v2 ',' and v3 '.' forms; the position is split at the last separator, so dotted names survive", () => {
+    const path = compile(dir, 'minimal', source, ['-mcmodel=kernel', '-fno-pic']);
+    const obj = ElfObject.parse(readFileSync(path), path);
+    const report = convertLivepatch(obj, { map });
+    assert.deepEqual(report.conversions.map((c) => [c.klpName, c.how]).sort(), [
+      ['.klp.sym.test_klp_extern_hello.hello_msg,0', 'minimal-annotation'],
+      ['.klp.sym.vmlinux.lvltxt.0,0', 'minimal-annotation'],
+      ['.klp.sym.vmlinux.saved_command_line,0', 'minimal-annotation'],
+    ]);
+    assert.deepEqual(report.klpSections.sort(), ['.klp.rela.test_klp_extern_hello..text', '.klp.rela.vmlinux..text']);
+    assert.deepEqual(verifyLivepatch(ElfObject.parse(writeElf(obj), 'out'), { map }).findings, []);
+  });
+
+  test('a vmlinux symbol for a module-specific section is refused, as the kernel would', () => {
+    const path = compile(dir, 'minimal_bad', `
+static const char lp[] __attribute__((section(".modinfo"), used)) = "livepatch=Y";
+extern char *saved_command_line __asm__("\\".klp.sym.rela.test_klp_extern_hello.vmlinux.saved_command_line,0\\"");
+char *use(void) { return saved_command_line; }
+`, ['-mcmodel=kernel', '-fno-pic']);
+    assert.throws(() => convertLivepatch(ElfObject.parse(readFileSync(path), path), { map }), /the kernel refuses vmlinux symbols in relocations for module test_klp_extern_hello/);
+  });
 });

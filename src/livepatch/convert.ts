@@ -5,8 +5,8 @@ import { VMLINUX } from '../kernel/symbol-map.js';
 import type { Export } from '../kernel/symvers.js';
 import { type Annotation, readAnnotations } from './annotations.js';
 import {
-  KLP_RELA_PREFIX, KLP_SYM_PREFIX, MAX_OBJECT_NAME, MAX_SYMBOL_NAME, SHF_RELA_LIVEPATCH, SHN_LIVEPATCH, klpRelaSectionName,
-  klpSymbolName, objectNameProblem, parseKlpSymbolName, symbolNameProblem,
+  KLP_RELA_PREFIX, KLP_SYM_PREFIX, MAX_OBJECT_NAME, MAX_SYMBOL_NAME, MINIMAL_PREFIX, SHF_RELA_LIVEPATCH, SHN_LIVEPATCH,
+  klpRelaSectionName, klpSymbolName, objectNameProblem, parseKlpSymbolName, parseMinimalSymbolName, symbolNameProblem,
 } from './klp-format.js';
 import { describeEntry, isLoaderSection } from './loader-sections.js';
 import { livepatchInfo } from './modinfo.js';
@@ -20,7 +20,7 @@ export interface ConvertOptions {
   maxSymbolName?: number;
 }
 
-export type Resolution = 'unique' | 'annotation' | 'file-annotation' | 'module-export' | 'preformed';
+export type Resolution = 'unique' | 'annotation' | 'file-annotation' | 'module-export' | 'preformed' | 'minimal-annotation';
 
 export interface Reference {
   /** `function+0xN (section+0xM)` */
@@ -32,7 +32,10 @@ export interface Reference {
 }
 
 export interface Conversion {
+  /** The kernel's name of the symbol. */
   symbol: string;
+  /** The undefined symbol's name in the input (differs for annotations carried in the name). */
+  moduleSymbol: string;
   object: string;
   position: number;
   klpName: string;
@@ -65,9 +68,13 @@ export class ConversionError extends Error {
 
 interface Target {
   object: string;
+  /** The kernel's name for the symbol (the module's may carry an annotation in it). */
+  symbol: string;
   position: number;
   how: Resolution;
   file: string;
+  /** Object of the .klp.rela section, when not the symbol's (minimal annotations say it). */
+  sectionObject?: string;
 }
 
 /** Position to annotate with: 0 for a name unique in its object. */
@@ -146,7 +153,7 @@ export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertR
       problems.push([head, `  ${firstSite(y)}`, ...rest].join('\n'));
       continue;
     }
-    const naming = objectNameProblem(result.object) ?? (result.how === 'preformed' ? undefined : symbolNameProblem(y.name, maxSymbol));
+    const naming = objectNameProblem(result.object) ?? objectNameProblem(result.sectionObject ?? result.object) ?? symbolNameProblem(result.symbol, maxSymbol);
     if (naming) {
       problems.push(`cannot name '${y.name}' in the livepatch format: ${naming}`);
       continue;
@@ -154,7 +161,7 @@ export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertR
     if (result.how === 'module-export' && !opts.map.object(result.object)) {
       warnings.push(`'${y.name}' is exported by module ${result.object}, which the symbol map does not hold; using position 0`);
     }
-    const transient = initTimeHomonyms(opts.map, result.object, y.name);
+    const transient = initTimeHomonyms(opts.map, result.object, result.symbol);
     if (transient > 0) {
       warnings.push(
         `'${y.name}' in ${result.object} has ${transient} more definition${transient > 1 ? 's' : ''} the kernel drops after the module's init ` +
@@ -174,8 +181,8 @@ export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertR
   const moved = new Set<Relocation>();
   for (const [y, t] of targets) {
     conversions.set(y, {
-      symbol: t.how === 'preformed' ? parseKlpSymbolName(y.name)!.symbol : y.name, object: t.object, position: t.position,
-      klpName: t.how === 'preformed' ? y.name : klpSymbolName(t.object, y.name, t.position), how: t.how, file: t.file, references: [],
+      symbol: t.symbol, moduleSymbol: y.name, object: t.object, position: t.position, klpName: klpSymbolName(t.object, t.symbol, t.position), how: t.how,
+      file: t.file, references: [],
     });
   }
   // In file order, so the livepatch sections list relocations as the compiler emitted them.
@@ -201,7 +208,7 @@ export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertR
         );
         continue;
       }
-      const name = klpRelaSectionName(t.object, target.name);
+      const name = klpRelaSectionName(t.sectionObject ?? t.object, target.name);
       let klp = klpSections.get(name);
       if (!klp) {
         klp = new RelocationSection({
@@ -267,6 +274,17 @@ function removeAnnotationSymbols(obj: ElfObject, sections: Set<Section>): void {
 /** Where an unannotated undefined symbol lives; undefined when the module loader resolves it. */
 function resolve(y: ElfSymbol, opts: ConvertOptions): Target | string | undefined {
   const { map } = opts;
+  if (y.name.startsWith(MINIMAL_PREFIX)) {
+    const parsed = parseMinimalSymbolName(y.name);
+    if (!parsed) return `'${y.name}' is not a valid annotation (.klp.sym.rela.<patched object>.<object>.<symbol>,<position>)`;
+    if (parsed.patchedObject !== VMLINUX && parsed.object === VMLINUX) {
+      return `'${y.name}': the kernel refuses vmlinux symbols in relocations for module ${parsed.patchedObject} (invalid access to vmlinux symbol); use vmlinux as the patched object`;
+    }
+    const check = checkPosition(map, parsed.object, parsed.symbol, parsed.position, `'${y.name}'`);
+    return typeof check === 'string'
+      ? check
+      : { ...parsed, how: 'minimal-annotation', file: check.file, sectionObject: parsed.patchedObject };
+  }
   if (y.name.startsWith(KLP_SYM_PREFIX)) {
     const parsed = parseKlpSymbolName(y.name, opts.maxSymbolName);
     if (!parsed) return `'${y.name}' is not a valid livepatch symbol name (.klp.sym.<object>.<symbol>,<position>)`;
@@ -279,14 +297,14 @@ function resolve(y: ElfSymbol, opts: ConvertOptions): Target | string | undefine
     const mod = map.object(exp.object);
     const globals = mod ? mod.indicesOf(y.name).map((i) => mod.entry(i)).filter((e) => e.position > 0) : [];
     const chosen = globals.find((e) => e.type === e.type.toUpperCase()) ?? globals[0];
-    return { object: exp.object, position: !chosen || chosen.count === 1 ? 0 : chosen.position, how: 'module-export', file: chosen?.file ?? '' };
+    return { object: exp.object, symbol: y.name, position: !chosen || chosen.count === 1 ? 0 : chosen.position, how: 'module-export', file: chosen?.file ?? '' };
   }
   const defs = map.definitions(y.name);
   if (defs.length === 0) {
     if (y.bind === STB_WEAK) return undefined;
     return `'${y.name}' is not defined in the target kernel's symbol map (neither in vmlinux nor in a module, and not exported)`;
   }
-  if (defs.length === 1) return { object: defs[0].object, position: 0, how: 'unique', file: defs[0].file };
+  if (defs.length === 1) return { object: defs[0].object, symbol: y.name, position: 0, how: 'unique', file: defs[0].file };
   const { ident, hint } = cName(y.name);
   return (
     `'${y.name}' is defined ${defs.length} times in the target kernel; annotate which one it is:\n${candidateList(defs)}\n` +
@@ -324,7 +342,7 @@ function resolveAnnotation(y: ElfSymbol, a: Annotation, map: KernelSymbolMap): T
   const what = `annotation ${a.where} for '${y.name}'`;
   if (a.position !== undefined) {
     const check = checkPosition(map, a.object, y.name, a.position, what);
-    return typeof check === 'string' ? check : { object: a.object, position: a.position, how: 'annotation', file: check.file };
+    return typeof check === 'string' ? check : { object: a.object, symbol: y.name, position: a.position, how: 'annotation', file: check.file };
   }
   const o = map.object(a.object);
   if (!o) return `${what}: object '${a.object}' is not in the target kernel's symbol map`;
@@ -333,7 +351,7 @@ function resolveAnnotation(y: ElfSymbol, a: Annotation, map: KernelSymbolMap): T
   const file = a.file!;
   const inFile = defs.filter((d) => d.file === file || d.file.endsWith(`/${file}`));
   if (inFile.length === 1) {
-    return { object: a.object, position: inFile[0].count === 1 ? 0 : inFile[0].position, how: 'file-annotation', file: inFile[0].file };
+    return { object: a.object, symbol: y.name, position: inFile[0].count === 1 ? 0 : inFile[0].position, how: 'file-annotation', file: inFile[0].file };
   }
   if (defs.every((d) => d.file === '')) return `${what}: the symbol map has no source files for ${a.object} (build it from objects with STT_FILE symbols, e.g. a vmlinux with its symbol table or modules not stripped)`;
   return inFile.length === 0

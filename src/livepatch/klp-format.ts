@@ -71,6 +71,26 @@ export function parseKlpSymbolName(name: string, maxSymbol = MAX_SYMBOL_NAME): K
   return { object, symbol, position: Number(digits[0]) };
 }
 
+/** Prefix of the upstream "minimal" series' annotated symbols (KLP_RELOC_SYMBOL / _POS). */
+export const MINIMAL_PREFIX = '.klp.sym.rela.';
+
+export interface MinimalSymbolName extends KlpSymbolName {
+  /** The object whose loading applies the relocation (LP_OBJ_NAME): names the .klp.rela section. */
+  patchedObject: string;
+}
+
+/**
+ * `.klp.sym.rela.<patched>.<object>.<symbol>,<position>` (minimal v2) or `....<symbol>.<position>`
+ * (v3, because old binutils choke on ','). The position is split off at the last separator, so
+ * symbols with dots keep them (v3's own parser took `foo.123.0` for `foo`, position 123).
+ */
+export function parseMinimalSymbolName(name: string): MinimalSymbolName | undefined {
+  if (!name.startsWith(MINIMAL_PREFIX)) return undefined;
+  const m = /^([^.]{1,55})\.([^.]{1,55})\.(.+)[,.]([0-9]+)$/.exec(name.slice(MINIMAL_PREFIX.length));
+  if (!m || m[3].includes(',')) return undefined;
+  return { patchedObject: m[1], object: m[2], symbol: m[3], position: Number(m[4]) };
+}
+
 /** `sscanf(name, ".klp.rela.%55[^.]", objname) == 1`: the object a livepatch relocation section is for. */
 export function parseKlpRelaSectionName(name: string): string | undefined {
   if (!name.startsWith(KLP_RELA_PREFIX)) return undefined;

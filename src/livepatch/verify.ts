@@ -5,7 +5,7 @@ import type { KernelSymbolMap } from '../kernel/symbol-map.js';
 import { VMLINUX } from '../kernel/symbol-map.js';
 import type { Export } from '../kernel/symvers.js';
 import {
-  FILE_RELOCS_PREFIX, KLP_RELA_PREFIX, KLP_SYM_PREFIX, MAX_OBJECT_NAME, MAX_SYMBOL_NAME, MODULE_RELOCS_PREFIX, SHF_RELA_LIVEPATCH,
+  FILE_RELOCS_PREFIX, KLP_RELA_PREFIX, KLP_SYM_PREFIX, MAX_OBJECT_NAME, MAX_SYMBOL_NAME, MINIMAL_PREFIX, MODULE_RELOCS_PREFIX, SHF_RELA_LIVEPATCH,
   SHN_LIVEPATCH, parseKlpRelaSectionName, parseKlpSymbolName,
 } from './klp-format.js';
 import { describeEntry, isLoaderSection } from './loader-sections.js';
@@ -135,6 +135,10 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
       continue;
     }
     if (y.section !== null || y.shndx !== SHN_UNDEF || y.name === '' || y.name === '.TOC.') continue;
+    if (y.name.startsWith(MINIMAL_PREFIX)) {
+      add('annotations-left', y.name, 'KLP_RELOC_SYMBOL annotation not converted: the module loader fails with "Unknown symbol"');
+      continue;
+    }
     if (y.name.startsWith(KLP_SYM_PREFIX)) {
       add('symbol-shndx', y.name, `livepatch symbol ${y.name} is SHN_UNDEF, not SHN_LIVEPATCH: the module loader fails with "Unknown symbol"`);
       continue;

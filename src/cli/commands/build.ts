@@ -90,7 +90,7 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
       const map = await loadMap();
       try {
         const report = convertLivepatch(obj, { map, exports });
-        const converted = new Set(report.conversions.map((c) => c.symbol));
+        const converted = new Set(report.conversions.map((c) => c.moduleSymbol));
         const left = undefinedSyms.filter((s) => !converted.has(s) && !map.exporter(s));
         if (left.length > 0) throw new ConversionError(ko, left.map((s) => `'${s}' stays unresolved: no export of it in ${symversPath} and the symbol map does not define it`));
         writeFileAtomic(out, writeElf(obj));

@@ -67,7 +67,7 @@ export function reportJson(r: ConvertReport, input: string, output: string): unk
   return {
     input, output, module: r.module, changed: r.changed, alreadyConverted: r.alreadyConverted,
     conversions: r.conversions.map((c) => ({
-      symbol: c.symbol, object: c.object, position: c.position, klpSymbol: c.klpName, resolvedBy: c.how, file: c.file || null,
+      symbol: c.symbol, moduleSymbol: c.moduleSymbol, object: c.object, position: c.position, klpSymbol: c.klpName, resolvedBy: c.how, file: c.file || null,
       relocations: c.references.map((ref) => ({ site: ref.site, section: ref.section, offset: Number(ref.offset), type: ref.type, addend: Number(ref.addend) })),
     })),
     klpSections: r.klpSections, removedSections: r.removedSections, warnings: r.warnings,
