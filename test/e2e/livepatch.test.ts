@@ -97,6 +97,18 @@ end klp_sample_modpatch-late
 
 ${brokenCases(variants)}
 
+begin klp_sample_modpatch-reload
+insmod /m/klp_sample_target.ko; out insmod-target $?
+insmod /m/klp_sample_modpatch.ko; out insmod $?
+wait_idle
+rmmod klp_sample_target; out rmmod-target $?
+insmod /m/klp_sample_target.ko; out reinsmod-target $?
+out show "$(cat /sys/module/klp_sample_target/parameters/show 2>&1)"
+unpatch
+rmmod klp_sample_modpatch; out rmmod $?
+rmmod klp_sample_target 2>/dev/null
+end klp_sample_modpatch-reload
+
 begin loaded-modules
 insmod /m/klp_sample_target.ko; out insmod-target $?
 ${debianModules.map((m) => `insmod /m/${m.split('/').pop()}; out insmod-${m.split('/').pop()} $?`).join('\n')}
@@ -221,6 +233,21 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     assert.ok(show, explain(c));
     const ksyms = c.lines.filter((l) => l.key.startsWith('ksym ')).map((l) => ({ name: l.key.slice(5), addr: l.value }));
     assert.equal(show[1], nth(ksyms, 'homonym_string', 2));
+    assert.equal(c.out.get('rmmod'), '0', explain(c));
+  });
+
+  test('reloading a patched module while the patch is enabled: patched again, or the kernel limit before Linux 6.3', () => {
+    const c = caseOf(run, 'klp_sample_modpatch-reload');
+    assert.equal(c.out.get('insmod'), '0', explain(c));
+    assert.equal(c.out.get('rmmod-target'), '0', explain(c));
+    if (c.out.get('reinsmod-target') === '0') {
+      assert.match(c.out.get('show') ?? '', /klp_sample_modpatch: homonym_string,2=/, explain(c));
+    } else {
+      // Kernels without "livepatch,x86: Clear relocation targets on a module removal" (6.3) find
+      // the first load's values still in place (README, Limits).
+      assert.match(c.dmesg, /Skipping invalid relocation target, existing value is nonzero/, explain(c));
+      assert.match(c.dmesg, /refusing to load module 'klp_sample_target'/, explain(c));
+    }
     assert.equal(c.out.get('rmmod'), '0', explain(c));
   });
 
