@@ -61,7 +61,8 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
     const dir = resolve(positionals[0] ?? '.');
     const kdir = resolve(values.kdir ?? `/lib/modules/${release()}/build`);
     const built = runKbuild(dir, kdir, includeDir);
-    if (values.verbose && built.output) process.stderr.write(`${built.output}\n`);
+    const shown = values.verbose ? built.output : withoutProgress(built.output);
+    if (shown) process.stderr.write(`${shown}\n`);
     if (built.modules.length === 0) throw new BuildError(`kbuild built no module in ${dir}`);
     const symversPath = values.symvers ?? join(kdir, 'Module.symvers');
     const exports = existsSync(symversPath) ? parseSymvers(readText(symversPath, 'Module.symvers'), symversPath) : undefined;
@@ -148,4 +149,12 @@ export function kernelRelease(kdir: string): string {
   if (m) return m[1];
   const relFile = join(kdir, 'include', 'config', 'kernel.release');
   return existsSync(relFile) ? readFileSync(relFile, 'utf8').trim() : basename(resolve(kdir, '..'));
+}
+
+/** kbuild's output less its progress lines (CC, LD, MODPOST, make's directory notes): what is left are diagnostics. */
+function withoutProgress(output: string): string {
+  return output
+    .split('\n')
+    .filter((l) => !/^\s{2}[A-Z][A-Z0-9_]*( \[M\])?\s+\S/.test(l) && !/^make(\[\d+\])?: (Entering|Leaving) directory/.test(l) && !/^Skipping BTF generation/.test(l) && l.trim() !== '')
+    .join('\n');
 }
