@@ -24,9 +24,9 @@ module it patches) becomes a livepatch relocation: relocations move to
 The object and position come from KLP_MODULE_RELOC/KLP_SYMPOS or KLP_FILE_RELOC/
 KLP_SYMFILE annotations (include/klp-convert.h; 'klp-convert --include-dir') or the
 minimal series' KLP_RELOC_SYMBOL names, else from the symbol map when the name is
-defined once in the whole kernel. A name
-defined several times without an annotation is an error listing every candidate;
-all such names are reported in one run and OUT.ko is not written.
+defined once in the whole kernel. A name defined several times without an
+annotation is an error listing every candidate; all such names are reported in
+one run and OUT.ko is not written.
 
 Options:
   -s, --symbols MAP    symbol map of the target kernel ('klp-convert symbols';
