@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { buildSymbolMap } from '../src/kernel/build-map.js';
 import { formatMap } from '../src/kernel/map-format.js';
-import { repoRoot, requireDebianKernel, runCli, tempDir } from './helpers.js';
+import { copySources, repoRoot, requireDebianKernel, runCli, tempDir } from './helpers.js';
 
 const dir = tempDir();
 const kernel = requireDebianKernel();
@@ -44,7 +44,7 @@ test('build: no kernel tree, no Makefile, a kernel with no map: one line each, e
   assert.equal(r.status, 1);
   assert.match(r.stderr, /has no Makefile or Kbuild file naming the modules to build/);
   const src = join(dir, 'nomap');
-  cpSync(join(repoRoot, 'samples', 'auto-resolved'), src, { recursive: true, filter: (p) => !/\.(o|ko|mod|mod\.c|cmd)$|modules\.order|Module\.symvers/.test(p) });
+  copySources(join(repoRoot, 'samples', 'auto-resolved'), src);
   r = runCli(['build', src, '--kdir', kdir], { env: { XDG_CACHE_HOME: join(dir, 'cache') } });
   assert.equal(r.status, 1);
   assert.match(r.stderr, new RegExp(`no symbol map for kernel ${kernel.kver.replace(/\./g, '\\.')}, which is not the running kernel`));

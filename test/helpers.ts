@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after } from 'node:test';
@@ -73,4 +73,9 @@ export function requireDebianKernel(): NonNullable<ReturnType<typeof debianKerne
     throw new Error('Debian kernel data missing: run scripts/setup-debian.sh (scripts/test.sh does it first)');
   }
   return k;
+}
+
+/** Copy module sources, leaving out what a kbuild run in the checkout may have left there. */
+export function copySources(from: string, to: string): void {
+  cpSync(from, to, { recursive: true, filter: (p) => !/\.(o|ko|mod|mod\.c|cmd)$|modules\.order$|Module\.symvers$/.test(p) });
 }

@@ -4,7 +4,7 @@ import { runKbuild } from '../src/build/kbuild.js';
 import { buildSymbolMap } from '../src/kernel/build-map.js';
 import type { KernelSymbolMap } from '../src/kernel/symbol-map.js';
 import { type Export, parseSymvers } from '../src/kernel/symvers.js';
-import { repoRoot, requireDebianKernel } from './helpers.js';
+import { copySources, repoRoot, requireDebianKernel } from './helpers.js';
 
 export interface Fixtures {
   /** name → path of the module kbuild built (unconverted) */
@@ -20,7 +20,7 @@ export interface Fixtures {
  */
 export async function buildFixtures(dir: string): Promise<Fixtures> {
   const kernel = requireDebianKernel();
-  cpSync(join(repoRoot, 'test', 'modules', 'convert'), dir, { recursive: true, filter: (p) => !/\.(o|ko|mod|mod\.c|cmd)$|modules\.order|Module\.symvers/.test(p) });
+  copySources(join(repoRoot, 'test', 'modules', 'convert'), dir);
   const samples = ['auto-resolved/klp_sample_auto.c', 'annotated/klp_sample_annotated.c', 'ambiguous/klp_sample_ambiguous.c'];
   for (const s of samples) cpSync(join(repoRoot, 'samples', s), join(dir, basename(s)));
   const makefile = join(dir, 'Makefile');

@@ -170,6 +170,7 @@ describe('symbols command', () => {
 
   const failures: [string, string[], RegExp][] = [
     ['missing source file', ['--kallsyms', '/nonexistent/kallsyms'], /^klp-convert: cannot read kallsyms dump \/nonexistent\/kallsyms: no such file or directory\n$/],
+    ['a folder given as a file', ['--kallsyms', '/etc'], /^klp-convert: cannot read kallsyms dump \/etc: is a directory\n$/],
     ['not a kallsyms dump', ['--kallsyms', '/etc/passwd'], /^klp-convert: \/etc\/passwd:1: not a kallsyms line/],
     ['System.map placeholder', ['--system-map', 'PLACEHOLDER'], /not a real System\.map .*-dbg package/],
     ['corrupt module among good ones', ['CORRUPT'], /corrupt\.ko: section header table .* \(use --keep-going to skip unreadable modules\)\n$/],

@@ -18,3 +18,8 @@ export function readInput(path: string, what = 'input'): Uint8Array {
     throw new InputError(`cannot read ${what} ${path}: ${describe(e)}`);
   }
 }
+
+/** A text input (maps, kallsyms dumps, Module.symvers): bytes as latin1, like ELF names. */
+export function readTextInput(path: string, what: string): string {
+  return Buffer.from(readInput(path, what)).toString('latin1');
+}

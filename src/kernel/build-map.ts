@@ -3,6 +3,7 @@ import { ElfError } from '../elf/errors.js';
 import { FileSource } from '../elf/file-source.js';
 import { BufferSource, ElfReader } from '../elf/reader.js';
 import { describe } from '../io/atomic-write.js';
+import { readTextInput } from '../io/read-file.js';
 import { compressionOf, decompress } from './decompress.js';
 import { addVmlinuxSymbols, readModuleSymbols } from './elf-symbols.js';
 import { KernelDataError } from './errors.js';
@@ -27,16 +28,6 @@ export interface BuildResult {
   map: KernelSymbolMap;
   /** Modules that could not be read (only with keepGoing) and other things worth a warning. */
   problems: string[];
-}
-
-export function readText(path: string, what: string): string {
-  try {
-    if (statSync(path).isDirectory()) throw new KernelDataError(`cannot read ${what} ${path}: is a directory`);
-    return readFileSync(path, 'latin1');
-  } catch (e) {
-    if (e instanceof KernelDataError) throw e;
-    throw new KernelDataError(`cannot read ${what} ${path}: ${describe(e)}`);
-  }
 }
 
 function modulePaths(entries: string[]): string[] {
@@ -88,11 +79,11 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
   }
   if (src.kallsyms) {
     if (src.vmlinux) throw new KernelDataError(`give one source of vmlinux symbols, not ${given.join(' and ')}`);
-    addKallsyms(map, readText(src.kallsyms, 'kallsyms dump'), src.kallsyms);
+    addKallsyms(map, readTextInput(src.kallsyms, 'kallsyms dump'), src.kallsyms);
   }
   if (src.systemMap) {
     if (given.length > 1) throw new KernelDataError(`give one source of vmlinux symbols, not ${given.join(' and ')}`);
-    addSystemMap(map, readText(src.systemMap, 'System.map'), src.systemMap);
+    addSystemMap(map, readTextInput(src.systemMap, 'System.map'), src.systemMap);
   }
 
   const files = modulePaths(src.modules);
@@ -123,7 +114,7 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
   }
 
   if (src.symvers) {
-    for (const exp of parseSymvers(readText(src.symvers, 'Module.symvers'), src.symvers).values()) {
+    for (const exp of parseSymvers(readTextInput(src.symvers, 'Module.symvers'), src.symvers).values()) {
       map.object(exp.object)?.exports.set(exp.name, exp.exportType);
     }
   }

@@ -1,4 +1,4 @@
-import { SHN_ABS, SHN_COMMON, SHN_LORESERVE, SHN_UNDEF, SHT_NOBITS, STB_LOCAL, STT_FILE, STT_SECTION } from '../elf/constants.js';
+import { SHF_ALLOC, SHN_ABS, SHN_COMMON, SHN_LORESERVE, SHN_UNDEF, SHT_NOBITS, STB_LOCAL, STT_FILE, STT_SECTION } from '../elf/constants.js';
 import type { ElfReader, SymbolTableView } from '../elf/reader.js';
 import { KernelDataError } from './errors.js';
 import { compareSameAddress, isListedInKallsyms, isModuleCoreSymbol, nmType } from './kallsyms-rules.js';
@@ -91,7 +91,7 @@ export function readModuleSymbols(reader: ElfReader, path: string, into: (name: 
   const out = into(name);
   const v = symtabOf(reader, 'kernel modules always have one');
   const shnum = reader.header.shnum;
-  const percpu = reader.sections.find((s) => s.name === '.data..percpu' && s.flags & 0x2)?.index ?? -1;
+  const percpu = reader.sections.find((s) => s.name === '.data..percpu' && s.flags & SHF_ALLOC)?.index ?? -1;
   let file = '';
   for (let i = 1; i < v.count; i++) {
     const t = v.type(i);

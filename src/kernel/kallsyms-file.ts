@@ -8,9 +8,8 @@ import { type KernelSymbolMap, VMLINUX } from './symbol-map.js';
  * zero (dumped without root) without harm. Pseudo-modules (`[bpf]`, `[__builtin__ftrace]`, ...) are
  * not objects a livepatch can target and are left out.
  */
-export function addKallsyms(map: KernelSymbolMap, text: string, source: string): { vmlinux: number; modules: number } {
-  let vmlinuxCount = 0;
-  const modules = new Set<string>();
+export function addKallsyms(map: KernelSymbolMap, text: string, source: string): void {
+  let added = 0;
   let lineNo = 0;
   let start = 0;
   const vmlinux = map.objectFor(VMLINUX);
@@ -33,7 +32,7 @@ export function addKallsyms(map: KernelSymbolMap, text: string, source: string):
     const name = tab < 0 ? line.slice(sp2 + 1) : line.slice(sp2 + 1, tab);
     if (tab < 0) {
       vmlinux.add(name, type, -1, true);
-      vmlinuxCount++;
+      added++;
       continue;
     }
     const mod = line.slice(tab + 1);
@@ -43,10 +42,9 @@ export function addKallsyms(map: KernelSymbolMap, text: string, source: string):
     // Livepatch modules keep undefined and livepatch symbols in their table; they are no definitions.
     if (type === 'U' || name.startsWith('.klp.sym.')) continue;
     map.objectFor(modName).add(name, type, -1, true);
-    modules.add(modName);
+    added++;
   }
-  if (vmlinuxCount === 0 && modules.size === 0) throw new KernelDataError(`${source}: no symbols (empty kallsyms dump)`);
-  return { vmlinux: vmlinuxCount, modules: modules.size };
+  if (added === 0) throw new KernelDataError(`${source}: no symbols (empty kallsyms dump)`);
 }
 
 /**

@@ -1,3 +1,5 @@
+import { SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, STB_GNU_UNIQUE, STB_LOCAL, STB_WEAK, STT_GNU_IFUNC, STT_OBJECT } from '../elf/constants.js';
+
 /**
  * Which symbols the running kernel lists in kallsyms, and in which order: the rules that decide
  * the `sympos` livepatch uses. Each rule names the Linux 6.1 source it reproduces.
@@ -11,20 +13,17 @@ export function nmType(opts: {
   bind: number; type: number; undefined: boolean; absolute: boolean; common: boolean;
   sectionFlags: number; sectionNobits: boolean; sectionName: string;
 }): string {
-  const STB_LOCAL = 0;
-  const STB_WEAK = 2;
-  const STB_GNU_UNIQUE = 10;
-  if (opts.undefined) return opts.bind === STB_WEAK ? (opts.type === 1 ? 'v' : 'w') : 'U';
-  if (opts.bind === STB_WEAK) return opts.type === 1 ? 'V' : 'W';
+  if (opts.undefined) return opts.bind === STB_WEAK ? (opts.type === STT_OBJECT ? 'v' : 'w') : 'U';
+  if (opts.bind === STB_WEAK) return opts.type === STT_OBJECT ? 'V' : 'W';
   if (opts.bind === STB_GNU_UNIQUE) return 'u';
   if (opts.common) return 'C';
   let c: string;
   if (opts.absolute) c = 'a';
-  else if (opts.type === 10) return 'i';
-  else if (!(opts.sectionFlags & 0x2)) c = opts.sectionName.startsWith('.debug') ? 'N' : 'n';
-  else if (opts.sectionFlags & 0x4) c = 't';
+  else if (opts.type === STT_GNU_IFUNC) return 'i';
+  else if (!(opts.sectionFlags & SHF_ALLOC)) c = opts.sectionName.startsWith('.debug') ? 'N' : 'n';
+  else if (opts.sectionFlags & SHF_EXECINSTR) c = 't';
   else if (opts.sectionNobits) c = 'b';
-  else if (!(opts.sectionFlags & 0x1)) c = 'r';
+  else if (!(opts.sectionFlags & SHF_WRITE)) c = 'r';
   else c = 'd';
   if (c === 'N') return c;
   return opts.bind === STB_LOCAL ? c : c.toUpperCase();
@@ -105,6 +104,6 @@ export function isModuleCoreSymbol(opts: {
 }): boolean {
   if (opts.shndx === 0 || opts.shndx >= opts.shnum || opts.nameOffset === 0) return false;
   if (opts.isPercpu) return true;
-  if (!(opts.sectionFlags & 0x2) || opts.sectionName === '.modinfo' || opts.sectionName === '__versions') return false;
+  if (!(opts.sectionFlags & SHF_ALLOC) || opts.sectionName === '.modinfo' || opts.sectionName === '__versions') return false;
   return !opts.sectionName.startsWith('.init');
 }

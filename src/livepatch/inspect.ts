@@ -1,4 +1,4 @@
-import { SHN_UNDEF } from '../elf/constants.js';
+import { SHN_UNDEF, STB_WEAK } from '../elf/constants.js';
 import type { ElfObject, ElfSymbol } from '../elf/object.js';
 import { relocationTypeName } from '../elf/relocation-types.js';
 import { readAnnotations } from './annotations.js';
@@ -76,7 +76,7 @@ export function inspectLivepatch(obj: ElfObject, file: string): Inspection {
   return {
     file, module: info.name, livepatch: info.livepatch, vermagic: info.vermagic,
     objects: [...objects.values()],
-    loaderSymbols: [...loader].map(([y, e]) => ({ name: y.name, weak: y.bind === 2, ...e })).sort((a, b) => (a.name < b.name ? -1 : 1)),
+    loaderSymbols: [...loader].map(([y, e]) => ({ name: y.name, weak: y.bind === STB_WEAK, ...e })).sort((a, b) => (a.name < b.name ? -1 : 1)),
     annotations,
   };
 }

@@ -3,13 +3,13 @@
  * case; each test below checks one thing the boot showed. Run with `npm run test:e2e`.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { buildSymbolMap } from '../../src/kernel/build-map.js';
 import { VMLINUX } from '../../src/kernel/symbol-map.js';
 import { type BrokenVariant, brokenVariants } from '../broken-variants.js';
-import { debianKernel, repoRoot, runCli, tempDir } from '../helpers.js';
+import { copySources, debianKernel, repoRoot, runCli, tempDir } from '../helpers.js';
 import { type VmCase, type VmRun, explain, missingPrerequisites, runVm } from './vm.js';
 
 const kernel = debianKernel();
@@ -127,7 +127,7 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
       throw new Error(`end-to-end prerequisites missing: ${missing.join('; ')}. Install them with: bash scripts/setup-debian.sh (as root)`);
     }
     const kdir = `/lib/modules/${kernel.kver}/build`;
-    cpSync(join(repoRoot, 'samples'), samples, { recursive: true, filter: (p) => !/\.(o|ko|mod|mod\.c|cmd)$|modules\.order|Module\.symvers/.test(p) });
+    copySources(join(repoRoot, 'samples'), samples);
     const build = (dir: string, ...args: string[]) => runCli(['build', join(samples, dir), '--kdir', kdir, '-o', out, ...args]);
     let r = build('module-target/target');
     assert.equal(r.status, 0, r.stderr);

@@ -6,8 +6,8 @@ import { BuildError, runKbuild } from '../../build/kbuild.js';
 import { ElfObject } from '../../elf/object.js';
 import { writeElf } from '../../elf/writer.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
-import { readInput } from '../../io/read-file.js';
-import { buildSymbolMap, readText } from '../../kernel/build-map.js';
+import { readInput, readTextInput } from '../../io/read-file.js';
+import { buildSymbolMap } from '../../kernel/build-map.js';
 import { formatMap, parseMap } from '../../kernel/map-format.js';
 import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
 import { parseSymvers } from '../../kernel/symvers.js';
@@ -65,11 +65,11 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
     if (shown) process.stderr.write(`${shown}\n`);
     if (built.modules.length === 0) throw new BuildError(`kbuild built no module in ${dir}`);
     const symversPath = values.symvers ?? join(kdir, 'Module.symvers');
-    const exports = existsSync(symversPath) ? parseSymvers(readText(symversPath, 'Module.symvers'), symversPath) : undefined;
+    const exports = existsSync(symversPath) ? parseSymvers(readTextInput(symversPath, 'Module.symvers'), symversPath) : undefined;
     let loaded: KernelSymbolMap | undefined;
     const symbols = values.symbols;
     const loadMap = async (): Promise<KernelSymbolMap> => {
-      loaded ??= symbols ? parseMap(readText(symbols, 'symbol map'), symbols) : await defaultMap(kdir);
+      loaded ??= symbols ? parseMap(readTextInput(symbols, 'symbol map'), symbols) : await defaultMap(kdir);
       return loaded;
     };
 
@@ -125,7 +125,7 @@ async function defaultMap(kdir: string): Promise<KernelSymbolMap> {
   const rel = kernelRelease(kdir);
   const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
   const cached = join(cacheDir, `${rel}.map`);
-  if (existsSync(cached)) return parseMap(readText(cached, 'symbol map'), cached);
+  if (existsSync(cached)) return parseMap(readTextInput(cached, 'symbol map'), cached);
   if (rel !== release()) {
     throw new BuildError(
       `no symbol map for kernel ${rel}, which is not the running kernel (${release()}): build one with ` +

@@ -1,8 +1,7 @@
 import { ElfObject } from '../../elf/object.js';
 import { writeElf } from '../../elf/writer.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
-import { readInput } from '../../io/read-file.js';
-import { readText } from '../../kernel/build-map.js';
+import { readInput, readTextInput } from '../../io/read-file.js';
 import { parseMap } from '../../kernel/map-format.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { type ConvertReport, convertLivepatch } from '../../livepatch/convert.js';
@@ -53,8 +52,8 @@ Converting an already converted module changes nothing and says so.`,
 };
 
 export function runConvert(mapPath: string, input: string, output: string, opts: { symvers?: string; json?: boolean; verbose?: boolean }): number {
-  const map = parseMap(readText(mapPath, 'symbol map'), mapPath);
-  const exports = opts.symvers ? parseSymvers(readText(opts.symvers, 'Module.symvers'), opts.symvers) : undefined;
+  const map = parseMap(readTextInput(mapPath, 'symbol map'), mapPath);
+  const exports = opts.symvers ? parseSymvers(readTextInput(opts.symvers, 'Module.symvers'), opts.symvers) : undefined;
   const obj = ElfObject.parse(readInput(input), input);
   const report = convertLivepatch(obj, { map, exports });
   writeFileAtomic(output, writeElf(obj));

@@ -1,6 +1,6 @@
 import { ElfObject } from '../../elf/object.js';
-import { readInput } from '../../io/read-file.js';
-import { buildSymbolMap, readText } from '../../kernel/build-map.js';
+import { readInput, readTextInput } from '../../io/read-file.js';
+import { buildSymbolMap } from '../../kernel/build-map.js';
 import { parseMap } from '../../kernel/map-format.js';
 import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
 import { parseSymvers } from '../../kernel/symvers.js';
@@ -48,10 +48,10 @@ Options:
     const file = positionals[0];
     const obj = ElfObject.parse(readInput(file), file);
     let map: KernelSymbolMap;
-    if (values.symbols) map = parseMap(readText(values.symbols, 'symbol map'), values.symbols);
+    if (values.symbols) map = parseMap(readTextInput(values.symbols, 'symbol map'), values.symbols);
     else if (values.kallsyms) map = (await buildSymbolMap({ kallsyms: values.kallsyms, modules: values.modules ?? [] })).map;
     else map = (await buildSymbolMap(runningKernelSources())).map;
-    const exports = values.symvers ? parseSymvers(readText(values.symvers, 'Module.symvers'), values.symvers) : undefined;
+    const exports = values.symvers ? parseSymvers(readTextInput(values.symvers, 'Module.symvers'), values.symvers) : undefined;
     const result = verifyLivepatch(obj, { map, exports });
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ file, ok: result.findings.length === 0, ...result }, null, 2)}\n`);
