@@ -2,14 +2,14 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { runKbuild } from '../src/build/kbuild.js';
 import { buildSymbolMap } from '../src/kernel/build-map.js';
-import type { KernelSymbolMap } from '../src/kernel/symbol-map.js';
+import type { MemorySymbolMap } from '../src/kernel/symbol-map.js';
 import { type Export, parseSymvers } from '../src/kernel/symvers.js';
 import { copySources, repoRoot, requireDebianKernel } from './helpers.js';
 
 export interface Fixtures {
   /** name → path of the module kbuild built (unconverted) */
   modules: Map<string, string>;
-  map: KernelSymbolMap;
+  map: MemorySymbolMap;
   exports: Map<string, Export>;
   dir: string;
 }

@@ -9,7 +9,7 @@ import { addVmlinuxSymbols, readModuleSymbols } from './elf-symbols.js';
 import { KernelDataError } from './errors.js';
 import { addKallsyms, addSystemMap } from './kallsyms-file.js';
 import { findModules } from './module-files.js';
-import { KernelSymbolMap, VMLINUX } from './symbol-map.js';
+import { MemorySymbolMap, VMLINUX } from './symbol-map.js';
 import { parseSymvers } from './symvers.js';
 
 export interface SymbolSources {
@@ -25,7 +25,7 @@ export interface SymbolSources {
 }
 
 export interface BuildResult {
-  map: KernelSymbolMap;
+  map: MemorySymbolMap;
   /** Modules that could not be read (only with keepGoing) and other things worth a warning. */
   problems: string[];
 }
@@ -61,7 +61,7 @@ async function openModule(path: string): Promise<{ reader: ElfReader; close(): v
 }
 
 export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
-  const map = new KernelSymbolMap();
+  const map = new MemorySymbolMap();
   const problems: string[] = [];
   const given = [src.vmlinux && 'vmlinux', src.kallsyms && 'kallsyms', src.systemMap && 'System.map'].filter(Boolean);
   if (src.vmlinux) {
@@ -98,7 +98,7 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
           if (earlier) throw new KernelDataError(`${path}: module '${name}' was already read from ${earlier}`);
           fromFile.set(name, path);
           // A module file knows more (types, sizes, source files) than a kallsyms dump.
-          map.objects.delete(name);
+          map.drop(name);
           return map.objectFor(name);
         });
       } finally {

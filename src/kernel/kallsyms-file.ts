@@ -1,6 +1,6 @@
 import { KernelDataError } from './errors.js';
 import { isListedInKallsyms } from './kallsyms-rules.js';
-import { type KernelSymbolMap, VMLINUX } from './symbol-map.js';
+import { type MemorySymbolMap, VMLINUX } from './symbol-map.js';
 
 /**
  * Add a `/proc/kallsyms` dump: `ADDR TYPE NAME` for vmlinux, `ADDR TYPE NAME\t[MODULE]` for modules.
@@ -8,7 +8,7 @@ import { type KernelSymbolMap, VMLINUX } from './symbol-map.js';
  * zero (dumped without root) without harm. Pseudo-modules (`[bpf]`, `[__builtin__ftrace]`, ...) are
  * not objects a livepatch can target and are left out.
  */
-export function addKallsyms(map: KernelSymbolMap, text: string, source: string): void {
+export function addKallsyms(map: MemorySymbolMap, text: string, source: string): void {
   let added = 0;
   let lineNo = 0;
   let start = 0;
@@ -51,7 +51,7 @@ export function addKallsyms(map: KernelSymbolMap, text: string, source: string):
  * Add a System.map (vmlinux only): `nm -n` output filtered by scripts/mksysmap, so in address
  * order. Symbols kallsyms would drop are kept but not counted.
  */
-export function addSystemMap(map: KernelSymbolMap, text: string, source: string): number {
+export function addSystemMap(map: MemorySymbolMap, text: string, source: string): number {
   const vmlinux = map.objectFor(VMLINUX);
   if (vmlinux.length > 0) throw new KernelDataError(`${source}: vmlinux symbols were already given by another source`);
   if (text.length < 4096 && text.includes('The real System.map is in')) {

@@ -1,5 +1,6 @@
 import { KernelDataError } from './errors.js';
-import { KernelSymbolMap, type ObjectSymbols } from './symbol-map.js';
+import { IndexedSymbolMap, bucketCount, hashBytes, hashString } from './map-index.js';
+import type { MemorySymbolMap } from './symbol-map.js';
 
 /**
  * Our map format (documented in README "Symbol map format"): a versioned header, then per object a
@@ -11,17 +12,59 @@ export const MAP_VERSION = 1;
 /** What the kernel's klp-convert patch series reads (scripts/livepatch/klp-convert.c, v3 to v7). */
 export const UPSTREAM_HEADER = 'klp-convert-symbol-data.0.1';
 
-export type MapFormat = 'klp-convert' | 'upstream';
+const TAB = 9;
+const NL = 10;
+const DASH = 45;
 
-function checkName(name: string, object: string): never {
-  throw new KernelDataError(`symbol name in ${object} contains a tab or line break: ${JSON.stringify(name)}`);
+export type TextMapFormat = 'klp-convert' | 'upstream';
+
+/**
+ * Names are data: any byte but NUL can be in an ELF or kallsyms name. Our format escapes what would
+ * change the line structure: `\\`, tab, line feed and carriage return as `\\`, `\t`, `\n`, `\r`, and a
+ * leading `*`, `#`, `@` or `!` (which would start another kind of line) with a `\\` before it. An
+ * empty name is an empty field. Names without these characters are written as they are, so maps of
+ * ordinary kernels are unchanged and still version 1.
+ */
+function needsEscape(s: string, lineStart: boolean): boolean {
+  if (lineStart && s.length > 0) {
+    const c = s.charCodeAt(0);
+    if (c === 0x2a || c === 0x23 || c === 0x40 || c === 0x21) return true;
+  }
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x5c || c === TAB || c === NL || c === 0x0d) return true;
+  }
+  return false;
+}
+
+export function escapeField(s: string, lineStart: boolean): string {
+  if (!needsEscape(s, lineStart)) return s;
+  let out = lineStart && '*#@!'.includes(s[0]) ? '\\' : '';
+  for (const ch of s) out += ch === '\\' ? '\\\\' : ch === '\t' ? '\\t' : ch === '\n' ? '\\n' : ch === '\r' ? '\\r' : ch;
+  return out;
+}
+
+/** The inverse of escapeField; undefined for a dangling `\\`. */
+export function unescapeField(s: string): string | undefined {
+  if (!s.includes('\\')) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== '\\') {
+      out += s[i];
+      continue;
+    }
+    const c = s[++i];
+    if (c === undefined) return undefined;
+    out += c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c;
+  }
+  return out;
 }
 
 /**
  * Text appended straight into a growing byte buffer: formatting a million lines through strings
  * spends seconds in garbage collection.
  */
-class TextWriter {
+export class TextWriter {
   private buf = Buffer.allocUnsafe(1 << 20);
   private len = 0;
 
@@ -52,166 +95,325 @@ class TextWriter {
     this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
   }
+  get length(): number {
+    return this.len;
+  }
   finish(): Buffer {
     return this.buf.subarray(0, this.len);
   }
 }
 
-const TAB = 9;
-const NL = 10;
-const DASH = 45;
 
-export function formatMap(map: KernelSymbolMap, format: MapFormat): Buffer {
+export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
   const w = new TextWriter();
   if (format === 'upstream') {
     w.text(UPSTREAM_HEADER).byte(NL);
     for (const o of map.orderedObjects) {
+      if (o.name.includes('\n')) cannotCarry(o.name, 'object name');
       w.byte(42).text(o.name).byte(NL);
-      for (let i = 0; i < o.length; i++) if (o.listed[i]) w.text(o.names[i]).byte(NL);
+      for (let i = 0; i < o.length; i++) {
+        if (!o.listed[i]) continue;
+        const name = o.names[i];
+        if (name.charCodeAt(0) === 42 || name.includes('\n') || name === '') cannotCarry(name, `symbol name in ${o.name}`);
+        w.text(name).byte(NL);
+      }
     }
     return w.finish();
   }
   w.text(`${MAP_HEADER} ${MAP_VERSION}\n`);
-  for (const [k, v] of map.meta) w.text(`# ${k}: ${v}\n`);
+  for (const [k, v] of map.meta) w.text(`# ${k}: ${escapeField(v, false)}\n`);
   for (const o of map.orderedObjects) {
-    w.byte(42).text(o.name).byte(NL);
-    o.files.forEach((f, id) => w.text(`@${id}\t${f}\n`));
+    w.byte(42).text(escapeField(o.name, false)).byte(NL);
+    o.files.forEach((f, id) => w.text(`@${id}\t${escapeField(f, false)}\n`));
     for (let i = 0; i < o.length; i++) {
       const name = o.names[i];
-      if (name.includes('\t') || name.includes('\n')) checkName(name, o.name);
-      w.text(name).byte(TAB);
+      w.text(needsEscape(name, true) ? escapeField(name, true) : name).byte(TAB);
       if (o.listed[i]) w.int(o.position(i));
       else w.byte(DASH);
-      w.byte(TAB).text(o.types[i]).byte(TAB);
+      w.byte(TAB).text(escapeField(o.types[i], false)).byte(TAB);
       if (o.sizes[i] < 0) w.byte(DASH);
       else w.int(o.sizes[i]);
       w.byte(TAB);
       const exp = o.exports.get(name);
       if (exp === undefined) w.byte(DASH);
-      else w.text(exp);
+      else w.text(escapeField(exp, false));
       w.byte(TAB);
       if (o.fileIndex[i] < 0) w.byte(DASH);
       else w.int(o.fileIndex[i]);
       w.byte(NL);
     }
     // Exports the map has no symbol for (Module.symvers names them) are kept as their own lines.
-    for (const [name, type] of o.exports) if (!o.has(name)) w.text(`!${name}\t${type}\n`);
+    for (const [name, type] of o.exports) if (!o.has(name)) w.text(`!${escapeField(name, true)}\t${escapeField(type, false)}\n`);
   }
   return w.finish();
 }
 
-/** Read a map in either format, telling them apart by the first line. */
-export function parseMap(text: string, source: string): KernelSymbolMap {
-  const firstEnd = text.indexOf('\n');
-  const first = (firstEnd < 0 ? text : text.slice(0, firstEnd)).replace(/\r$/, '');
-  if (text.length === 0) throw new KernelDataError(`${source}: empty file, not a symbol map`);
-  if (first.startsWith(UPSTREAM_HEADER)) return parseUpstream(text, source);
-  const m = /^klp-convert-symbols (\d+)$/.exec(first);
-  if (!m) {
-    throw new KernelDataError(`${source}: unknown symbol map format (first line '${first.slice(0, 60)}'; expected '${MAP_HEADER} ${MAP_VERSION}' or '${UPSTREAM_HEADER}')`);
-  }
-  if (Number(m[1]) !== MAP_VERSION) {
-    throw new KernelDataError(`${source}: symbol map version ${m[1]} is not supported (this klp-convert reads version ${MAP_VERSION}); rebuild it with 'klp-convert symbols'`);
-  }
-  return parseOurs(text, source, firstEnd + 1);
+/** The upstream format cannot escape: a name it would read back as something else is refused. */
+function cannotCarry(name: string, what: string): never {
+  throw new KernelDataError(`the upstream map format cannot carry the ${what} ${JSON.stringify(name)} (a line break, a leading '*' or an empty name); write --format klp-convert or binary`);
 }
 
-function parseOurs(text: string, source: string, start: number): KernelSymbolMap {
-  const map = new KernelSymbolMap();
-  let obj: ObjectSymbols | undefined;
-  let lineNo = 1;
-  const bad = (why: string): never => {
-    throw new KernelDataError(`${source}:${lineNo}: corrupt symbol map: ${why}`);
-  };
-  const claimed: number[] = [];
-  const finish = (): void => {
-    if (!obj) return;
-    for (let i = 0; i < obj.length; i++) {
-      if (claimed[i] !== (obj.listed[i] ? obj.position(i) : 0)) {
-        throw new KernelDataError(`${source}: corrupt symbol map: ${obj.name} '${obj.names[i]}' claims position ${claimed[i] || '-'}, but its order gives ${obj.listed[i] ? obj.position(i) : '-'}`);
-      }
-    }
-    claimed.length = 0;
-  };
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    const line = text.slice(start, end);
-    start = end + 1;
-    lineNo++;
-    if (line === '') continue;
-    const c = line.charCodeAt(0);
-    if (c === 0x23 /* # */) {
-      const colon = line.indexOf(': ');
-      if (colon > 2) map.meta.set(line.slice(2, colon), line.slice(colon + 2));
-      continue;
-    }
-    if (c === 0x2a /* * */) {
-      finish();
-      const name = line.slice(1);
-      if (name === '' || map.objects.has(name)) bad(name === '' ? 'empty object name' : `object ${name} appears twice`);
-      obj = map.objectFor(name);
-      continue;
-    }
-    if (!obj) bad('symbol line before the first *OBJECT line');
-    const o = obj!;
-    if (c === 0x40 /* @ */) {
-      const tab = line.indexOf('\t');
-      if (tab < 0 || Number(line.slice(1, tab)) !== o.files.length) bad('file table entries must be numbered 0, 1, 2, ...');
-      o.fileId(line.slice(tab + 1));
-      continue;
-    }
-    if (c === 0x21 /* ! */) {
-      const tab = line.indexOf('\t');
-      if (tab < 0) bad('export line needs NAME<TAB>TYPE');
-      o.exports.set(line.slice(1, tab), line.slice(tab + 1));
-      continue;
-    }
-    const t1 = line.indexOf('\t');
-    const t2 = line.indexOf('\t', t1 + 1);
-    const t3 = line.indexOf('\t', t2 + 1);
-    const t4 = line.indexOf('\t', t3 + 1);
-    const t5 = line.indexOf('\t', t4 + 1);
-    if (t1 <= 0 || t2 < 0 || t3 < 0 || t4 < 0 || t5 < 0 || line.indexOf('\t', t5 + 1) >= 0) bad('expected 6 tab-separated fields');
-    const name = line.slice(0, t1);
-    const pos = line.slice(t1 + 1, t2);
-    const type = line.slice(t2 + 1, t3);
-    const size = line.slice(t3 + 1, t4);
-    const exp = line.slice(t4 + 1, t5);
-    const file = line.slice(t5 + 1);
-    const position = pos === '-' ? 0 : Number(pos);
-    if (!Number.isInteger(position) || position < 0 || (pos !== '-' && position === 0)) bad(`bad position '${pos}'`);
-    if (type.length !== 1) bad(`bad type '${type}'`);
-    const sizeN = size === '-' ? -1 : Number(size);
-    if (!Number.isInteger(sizeN)) bad(`bad size '${size}'`);
-    const fileId = file === '-' ? -1 : Number(file);
-    if (!Number.isInteger(fileId) || fileId >= o.files.length) bad(`file id ${file} is not in the object's file table`);
-    o.add(name, type, sizeN, pos !== '-', fileId < 0 ? '' : o.files[fileId]);
-    claimed.push(position);
-    if (exp !== '-') o.exports.set(name, exp);
-  }
-  finish();
+const latin1 = (b: Uint8Array, start: number, end: number): string => Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+
+/**
+ * Read a text map in either format (told apart by the first line), checking every line: what tests
+ * and tools that want the whole map checked use. loadMap() reads the same text lazily.
+ */
+export function parseMap(text: string | Uint8Array, source: string): TextSymbolMap {
+  const map = TextSymbolMap.read(typeof text === 'string' ? Buffer.from(text, 'latin1') : text, source);
+  map.checkAll();
   return map;
 }
 
 /**
- * The upstream format: `*OBJECT` lines, each followed by its symbol names. It has no types or
- * sizes; positions are taken from the order, as upstream counts them.
+ * A text map queried in place. One pass over the bytes finds the objects, metadata and file
+ * tables, checks the line structure, and chains each symbol line to the previous line whose name
+ * has the same hash; the fields of a line are read, and checked, when a query reaches it.
  */
-function parseUpstream(text: string, source: string): KernelSymbolMap {
-  const map = new KernelSymbolMap();
-  const lines = text.split('\n');
-  let obj: ObjectSymbols | undefined;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    if (line === '' && i === lines.length - 1) break;
-    if (line.startsWith('*')) {
-      obj = map.objectFor(line.slice(1));
-      continue;
-    }
-    if (!obj) throw new KernelDataError(`${source}:${i + 1}: symbol line before the first *OBJECT line`);
-    if (line.startsWith('__ksymtab_')) obj.exports.set(line.slice('__ksymtab_'.length), 'EXPORT');
-    obj.add(line, '?', -1, true);
+export class TextSymbolMap extends IndexedSymbolMap {
+  private readonly upstream: boolean;
+  /** Per record: where its line starts, and its object. */
+  private starts: Int32Array;
+  private objectOfRecord: Int32Array;
+  private next: Int32Array;
+  private heads: Int32Array;
+  private tails: Int32Array;
+  private count = 0;
+  /** Each object's source-file table (our format). */
+  private readonly files: string[][] = [];
+
+  private constructor(private readonly bytes: Uint8Array, source: string, upstream: boolean) {
+    super(source);
+    this.upstream = upstream;
+    // A symbol line is at least 12 bytes in our format ("x\t1\tT\t-\t-\t-\n"), 2 in upstream's.
+    const estimate = Math.ceil(bytes.length / (upstream ? 12 : 16)) + 16;
+    this.starts = new Int32Array(estimate);
+    this.objectOfRecord = new Int32Array(estimate);
+    this.next = new Int32Array(estimate);
+    this.heads = new Int32Array(bucketCount(estimate)).fill(-1);
+    this.tails = new Int32Array(this.heads.length);
   }
-  return map;
+
+  static read(bytes: Uint8Array, source: string): TextSymbolMap {
+    if (bytes.length === 0) throw new KernelDataError(`${source}: empty file, not a symbol map`);
+    let firstEnd = bytes.indexOf(NL);
+    if (firstEnd < 0) firstEnd = bytes.length;
+    const first = latin1(bytes, 0, firstEnd).replace(/\r$/, '');
+    if (first.startsWith(UPSTREAM_HEADER)) {
+      const map = new TextSymbolMap(bytes, source, true);
+      map.scanUpstream(firstEnd + 1);
+      return map;
+    }
+    const m = /^klp-convert-symbols (\d+)$/.exec(first);
+    if (!m) {
+      throw new KernelDataError(`${source}: unknown symbol map format (first line '${first.slice(0, 60)}'; expected '${MAP_HEADER} ${MAP_VERSION}', '${UPSTREAM_HEADER}' or a binary map)`);
+    }
+    if (Number(m[1]) !== MAP_VERSION) {
+      throw new KernelDataError(`${source}: symbol map version ${m[1]} is not supported (this klp-convert reads version ${MAP_VERSION}); rebuild it with 'klp-convert symbols'`);
+    }
+    const map = new TextSymbolMap(bytes, source, false);
+    map.scanOurs(firstEnd + 1);
+    return map;
+  }
+
+  private bad(offset: number, why: string): never {
+    let line = 1;
+    for (let i = 0; i < offset && i < this.bytes.length; i++) if (this.bytes[i] === NL) line++;
+    throw new KernelDataError(`${this.source}:${line}: corrupt symbol map: ${why}`);
+  }
+
+  private addRecord(start: number, keyEnd: number, object: number): void {
+    if (this.count === this.starts.length) this.grow();
+    const r = this.count++;
+    this.starts[r] = start;
+    this.objectOfRecord[r] = object;
+    this.next[r] = -1;
+    // Chains run in file order: the new record goes to the end of its bucket's chain.
+    const b = hashBytes(this.bytes, this.bytes[start] === 0x21 ? start + 1 : start, keyEnd) & (this.heads.length - 1);
+    if (this.heads[b] < 0) this.heads[b] = r;
+    else this.next[this.tails[b]] = r;
+    this.tails[b] = r;
+  }
+
+  private grow(): void {
+    const n = this.starts.length * 2;
+    const more = (a: Int32Array) => {
+      const b = new Int32Array(n);
+      b.set(a);
+      return b;
+    };
+    this.starts = more(this.starts);
+    this.objectOfRecord = more(this.objectOfRecord);
+    this.next = more(this.next);
+  }
+
+  private lineEnd(start: number): number {
+    const end = this.bytes.indexOf(NL, start);
+    if (end < 0) this.bad(start, 'the last line has no line break: the file is truncated');
+    return end;
+  }
+
+  private scanOurs(start: number): void {
+    const b = this.bytes;
+    let object = -1;
+    while (start < b.length) {
+      const end = this.lineEnd(start);
+      const c = b[start];
+      if (end === start) {
+        start = end + 1;
+        continue;
+      }
+      if (c === 0x23 /* # */) {
+        const line = latin1(b, start, end);
+        const colon = line.indexOf(': ');
+        if (colon > 2) this.meta.set(line.slice(2, colon), this.unescape(line.slice(colon + 2), start));
+      } else if (c === 0x2a /* * */) {
+        const name = this.unescape(latin1(b, start + 1, end), start);
+        if (name === '' || this.hasObject(name)) this.bad(start, name === '' ? 'empty object name' : `object ${name} appears twice`);
+        object = this.objectId(name);
+        this.files[object] = [];
+      } else if (object < 0) {
+        this.bad(start, 'symbol line before the first *OBJECT line');
+      } else if (c === 0x40 /* @ */) {
+        const line = latin1(b, start, end);
+        const tab = line.indexOf('\t');
+        const files = this.files[object];
+        if (tab < 0 || Number(line.slice(1, tab)) !== files.length) this.bad(start, 'file table entries must be numbered 0, 1, 2, ...');
+        files.push(this.unescape(line.slice(tab + 1), start));
+      } else {
+        const tab = b.indexOf(TAB, start);
+        if (tab < 0 || tab > end) this.bad(start, c === 0x21 ? 'export line needs NAME<TAB>TYPE' : 'expected 6 tab-separated fields');
+        this.addRecord(start, tab, object);
+      }
+      start = end + 1;
+    }
+  }
+
+  private scanUpstream(start: number): void {
+    const b = this.bytes;
+    let object = -1;
+    while (start < b.length) {
+      const end = this.lineEnd(start);
+      if (b[start] === 0x2a /* * */) object = this.objectId(latin1(b, start + 1, end));
+      else if (object < 0) this.bad(start, 'symbol line before the first *OBJECT line');
+      else this.addRecord(start, end, object);
+      start = end + 1;
+    }
+  }
+
+  private unescape(s: string, at: number): string {
+    const u = unescapeField(s);
+    if (u === undefined) this.bad(at, `a '\\' ends the field '${s.slice(0, 60)}'`);
+    return u;
+  }
+
+  /** Every record whose name is `name` (export lines included), in file order. */
+  private records(name: string): number[] {
+    const key = this.upstream ? name : escapeField(name, true);
+    const out: number[] = [];
+    const b = this.bytes;
+    for (let r = this.heads[hashString(key) & (this.heads.length - 1)]; r >= 0; r = this.next[r]) {
+      let s = this.starts[r];
+      if (!this.upstream && b[s] === 0x21) s++;
+      if (s + key.length >= b.length || b[s + key.length] !== (this.upstream ? NL : TAB)) continue;
+      let same = true;
+      for (let i = 0; i < key.length && same; i++) same = b[s + i] === key.charCodeAt(i);
+      if (same) out.push(r);
+    }
+    return out;
+  }
+
+  /** The six fields of a symbol line of our format, checked. */
+  private fields(r: number): { name: string; position: number; type: string; size: number; exportType: string; file: string } {
+    const start = this.starts[r];
+    const line = latin1(this.bytes, start, this.bytes.indexOf(NL, start));
+    const f = line.split('\t');
+    if (f.length !== 6) this.bad(start, 'expected 6 tab-separated fields');
+    const [nameField, pos, type, size, exp, file] = f;
+    const position = pos === '-' ? 0 : Number(pos);
+    if (!/^(-|[1-9][0-9]*)$/.test(pos) || !Number.isSafeInteger(position)) this.bad(start, `bad position '${pos}'`);
+    const typeU = this.unescape(type, start);
+    if (typeU.length !== 1) this.bad(start, `bad type '${type}'`);
+    const sizeN = size === '-' ? -1 : Number(size);
+    if (!/^(-|[0-9]+)$/.test(size) || !Number.isSafeInteger(sizeN)) this.bad(start, `bad size '${size}'`);
+    const files = this.files[this.objectOfRecord[r]];
+    const fileId = file === '-' ? -1 : Number(file);
+    if (!/^(-|[0-9]+)$/.test(file) || fileId >= files.length) this.bad(start, `file id ${file} is not in the object's file table`);
+    const name = this.unescape(nameField.charCodeAt(0) === 0x5c && '*#@!'.includes(nameField[1]) ? nameField.slice(1) : nameField, start);
+    return { name, position, type: typeU, size: sizeN, exportType: exp === '-' ? '' : this.unescape(exp, start), file: fileId < 0 ? '' : files[fileId] };
+  }
+
+  private isExportLine(r: number): boolean {
+    return !this.upstream && this.bytes[this.starts[r]] === 0x21;
+  }
+
+  /** An export line of our format: `!NAME<TAB>TYPE`. */
+  private exportLine(r: number): { name: string; exportType: string } {
+    const start = this.starts[r];
+    const line = latin1(this.bytes, start + 1, this.bytes.indexOf(NL, start));
+    const tab = line.indexOf('\t');
+    const nameField = line.slice(0, tab);
+    return {
+      name: this.unescape(nameField.charCodeAt(0) === 0x5c && '*#@!'.includes(nameField[1]) ? nameField.slice(1) : nameField, start),
+      exportType: this.unescape(line.slice(tab + 1), start),
+    };
+  }
+
+  protected symbolRecords(name: string): number[] {
+    return this.records(name).filter((r) => !this.isExportLine(r));
+  }
+
+  protected recordObject(r: number): number {
+    return this.objectOfRecord[r];
+  }
+
+  protected recordName(r: number): string {
+    if (this.upstream) {
+      const s = this.starts[r];
+      return latin1(this.bytes, s, this.bytes.indexOf(NL, s));
+    }
+    return this.fields(r).name;
+  }
+
+  protected recordListed(r: number): boolean {
+    return this.upstream || this.fields(r).position > 0;
+  }
+
+  protected recordType(r: number): string {
+    return this.upstream ? '?' : this.fields(r).type;
+  }
+
+  protected recordSize(r: number): number {
+    return this.upstream ? -1 : this.fields(r).size;
+  }
+
+  protected recordFile(r: number): string {
+    return this.upstream ? '' : this.fields(r).file;
+  }
+
+  protected recordClaim(r: number): number | undefined {
+    return this.upstream ? undefined : this.fields(r).position;
+  }
+
+  protected exportsOf(name: string): [number, string][] {
+    // Upstream maps say only that a `__ksymtab_<name>` symbol exists.
+    if (this.upstream) return this.records(`__ksymtab_${name}`).map((r) => [this.objectOfRecord[r], 'EXPORT']);
+    const out: [number, string][] = [];
+    for (const r of this.records(name)) {
+      const exportType = this.isExportLine(r) ? this.exportLine(r).exportType : this.fields(r).exportType;
+      if (exportType !== '') out.push([this.objectOfRecord[r], exportType]);
+    }
+    return out;
+  }
+
+  /** Read and check every line, and every name's positions: what parseMap() promises. */
+  checkAll(): void {
+    const seen = new Set<string>();
+    for (let r = 0; r < this.count; r++) {
+      const name = this.isExportLine(r) ? this.exportLine(r).name : this.recordName(r);
+      if (seen.has(name)) continue;
+      seen.add(name);
+      this.positioned(name, -1);
+    }
+  }
 }

@@ -23,8 +23,42 @@ export interface SymbolEntry {
   file: string;
 }
 
+/**
+ * What conversion and verification ask of one object. Indices are whatever the map uses to name a
+ * symbol: pass back to entry(), isListed(), type() and position() only what indicesOf() returned.
+ */
+export interface ObjectQueries {
+  readonly name: string;
+  /** Every symbol named `name` (listed or not), in the object's order. */
+  indicesOf(name: string): number[];
+  entry(i: number): SymbolEntry;
+  /** Number of listed symbols named `name`. */
+  count(name: string): number;
+  /** Whether the object defines `name` at all (listed or not). */
+  has(name: string): boolean;
+  /** Position (1-based) of symbol i among listed symbols of its name; 0 if not listed. */
+  position(i: number): number;
+  isListed(i: number): boolean;
+  type(i: number): string;
+}
+
+/**
+ * A kernel's symbols as conversion, verification and the CLI query them: built in memory
+ * (MemorySymbolMap) or answered in place from a map file (map-load.ts), without a JavaScript value
+ * per symbol.
+ */
+export interface KernelSymbolMap {
+  /** Free-form facts about where the map came from (kernel release, sources). */
+  readonly meta: Map<string, string>;
+  object(name: string): ObjectQueries | undefined;
+  /** Every listed definition of `name` in the whole kernel: vmlinux first, then modules by name. */
+  definitions(name: string): SymbolEntry[];
+  /** Who exports `name`, if anyone: the first object in that order exporting it, and the export type. */
+  exporter(name: string): { object: string; exportType: string } | undefined;
+}
+
 /** The symbols of one object, in kallsyms order for vmlinux and symbol-table order for modules. */
-export class ObjectSymbols {
+export class ObjectSymbols implements ObjectQueries {
   readonly name: string;
   readonly names: string[] = [];
   readonly types: string[] = [];
@@ -99,6 +133,14 @@ export class ObjectSymbols {
     return this.byName.get(name) ?? [];
   }
 
+  isListed(i: number): boolean {
+    return this.listed[i];
+  }
+
+  type(i: number): string {
+    return this.types[i];
+  }
+
   entry(i: number): SymbolEntry {
     const name = this.names[i];
     return {
@@ -126,10 +168,13 @@ export class ObjectSymbols {
   }
 }
 
-export class KernelSymbolMap {
+/** A map held in memory, as `symbols` builds it and the writers format it. */
+export class MemorySymbolMap implements KernelSymbolMap {
   readonly objects = new Map<string, ObjectSymbols>();
-  /** Free-form facts about where the map came from (kernel release, sources). */
   readonly meta = new Map<string, string>();
+  private ordered: ObjectSymbols[] | undefined;
+  /** name -> every (object rank, index) holding it, in definitions() order; built on first query. */
+  private nameIndex: Map<string, number[]> | undefined;
   private exportIndex: Map<string, { object: string; exportType: string }> | undefined;
 
   object(name: string): ObjectSymbols | undefined {
@@ -142,27 +187,59 @@ export class KernelSymbolMap {
     if (!o) {
       o = new ObjectSymbols(name);
       this.objects.set(name, o);
+      this.changed();
     }
     return o;
   }
 
-  /** vmlinux first, then modules by name: the order both file formats use. */
-  get orderedObjects(): ObjectSymbols[] {
-    const mods = [...this.objects.values()].filter((o) => o.name !== VMLINUX).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const v = this.objects.get(VMLINUX);
-    return v ? [v, ...mods] : mods;
+  /** Remove an object (a module file replacing what a kallsyms dump said of it). */
+  drop(name: string): void {
+    if (this.objects.delete(name)) this.changed();
   }
 
-  /** Every listed definition of `name` in the whole kernel, vmlinux first. */
-  definitions(name: string): SymbolEntry[] {
-    const out: SymbolEntry[] = [];
-    for (const o of this.orderedObjects) {
-      for (const i of o.indicesOf(name)) if (o.listed[i]) out.push(o.entry(i));
+  /**
+   * The query indexes are built on first use, after the map is complete; a map being built must not
+   * be queried (ObjectSymbols.add does not reach back here), so only object changes reset them.
+   */
+  private changed(): void {
+    this.ordered = undefined;
+    this.nameIndex = undefined;
+    this.exportIndex = undefined;
+  }
+
+  /** vmlinux first, then modules by name: the order both file formats use. */
+  get orderedObjects(): ObjectSymbols[] {
+    if (!this.ordered) {
+      const mods = [...this.objects.values()].filter((o) => o.name !== VMLINUX).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const v = this.objects.get(VMLINUX);
+      this.ordered = v ? [v, ...mods] : mods;
     }
+    return this.ordered;
+  }
+
+  definitions(name: string): SymbolEntry[] {
+    if (!this.nameIndex) {
+      // One pass over every listed symbol, so each query costs its answer, not the kernel's size.
+      const index = new Map<string, number[]>();
+      const objects = this.orderedObjects;
+      for (let r = 0; r < objects.length; r++) {
+        const o = objects[r];
+        for (let i = 0; i < o.names.length; i++) {
+          if (!o.listed[i]) continue;
+          const list = index.get(o.names[i]);
+          if (list) list.push(r, i);
+          else index.set(o.names[i], [r, i]);
+        }
+      }
+      this.nameIndex = index;
+    }
+    const hits = this.nameIndex.get(name);
+    if (!hits) return [];
+    const out: SymbolEntry[] = [];
+    for (let k = 0; k < hits.length; k += 2) out.push(this.ordered![hits[k]].entry(hits[k + 1]));
     return out;
   }
 
-  /** Who exports `name`, if anyone: the object and the export type. */
   exporter(name: string): { object: string; exportType: string } | undefined {
     if (!this.exportIndex) {
       this.exportIndex = new Map();

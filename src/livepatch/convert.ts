@@ -322,7 +322,7 @@ function resolve(y: ElfSymbol, opts: ConvertOptions): Target | string | undefine
 function initTimeHomonyms(map: KernelSymbolMap, object: string, name: string): number {
   const o = object === VMLINUX ? undefined : map.object(object);
   if (!o) return 0;
-  return o.indicesOf(name).filter((i) => !o.listed[i] && o.types[i] !== '?').length;
+  return o.indicesOf(name).filter((i) => !o.isListed(i) && o.type(i) !== '?').length;
 }
 
 /** Validate an explicit object and position as the kernel will: 0 = unique, n = at least n. */

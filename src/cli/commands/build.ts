@@ -8,7 +8,7 @@ import { writeElf } from '../../elf/writer.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { readInput, readTextInput } from '../../io/read-file.js';
 import { buildSymbolMap } from '../../kernel/build-map.js';
-import { formatMap, parseMap } from '../../kernel/map-format.js';
+import { loadMap as readMap, writeMap } from '../../kernel/map-load.js';
 import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { ConversionError, convertLivepatch } from '../../livepatch/convert.js';
@@ -69,7 +69,7 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
     let loaded: KernelSymbolMap | undefined;
     const symbols = values.symbols;
     const loadMap = async (): Promise<KernelSymbolMap> => {
-      loaded ??= symbols ? parseMap(readTextInput(symbols, 'symbol map'), symbols) : await defaultMap(kdir);
+      loaded ??= symbols ? readMap(symbols) : await defaultMap(kdir);
       return loaded;
     };
 
@@ -125,7 +125,7 @@ async function defaultMap(kdir: string): Promise<KernelSymbolMap> {
   const rel = kernelRelease(kdir);
   const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
   const cached = join(cacheDir, `${rel}.map`);
-  if (existsSync(cached)) return parseMap(readTextInput(cached, 'symbol map'), cached);
+  if (existsSync(cached)) return readMap(cached);
   if (rel !== release()) {
     throw new BuildError(
       `no symbol map for kernel ${rel}, which is not the running kernel (${release()}): build one with ` +
@@ -135,7 +135,7 @@ async function defaultMap(kdir: string): Promise<KernelSymbolMap> {
   const { map } = await buildSymbolMap(runningKernelSources());
   map.meta.set('release', rel);
   mkdirSync(cacheDir, { recursive: true });
-  writeFileAtomic(cached, formatMap(map, 'klp-convert'));
+  writeMap(map, cached, 'binary');
   return map;
 }
 

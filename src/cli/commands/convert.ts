@@ -2,9 +2,10 @@ import { ElfObject } from '../../elf/object.js';
 import { writeElf } from '../../elf/writer.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { readInput, readTextInput } from '../../io/read-file.js';
-import { parseMap } from '../../kernel/map-format.js';
+import { loadMap, releaseMismatch } from '../../kernel/map-load.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { type ConvertReport, convertLivepatch } from '../../livepatch/convert.js';
+import { livepatchInfo } from '../../livepatch/modinfo.js';
 import { type Command, UsageError, parse } from '../args.js';
 import { plural } from '../plural.js';
 import { help } from './copy.js';
@@ -52,9 +53,11 @@ Converting an already converted module changes nothing and says so.`,
 };
 
 export function runConvert(mapPath: string, input: string, output: string, opts: { symvers?: string; json?: boolean; verbose?: boolean }): number {
-  const map = parseMap(readTextInput(mapPath, 'symbol map'), mapPath);
+  const map = loadMap(mapPath);
   const exports = opts.symvers ? parseSymvers(readTextInput(opts.symvers, 'Module.symvers'), opts.symvers) : undefined;
   const obj = ElfObject.parse(readInput(input), input);
+  const stale = releaseMismatch(map, mapPath, livepatchInfo(obj).vermagic, input);
+  if (stale) process.stderr.write(`klp-convert: warning: ${stale}\n`);
   const report = convertLivepatch(obj, { map, exports });
   writeFileAtomic(output, writeElf(obj));
   for (const w of report.warnings) process.stderr.write(`klp-convert: warning: ${input}: ${w}\n`);

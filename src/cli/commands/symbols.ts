@@ -2,16 +2,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { type SymbolSources, buildSymbolMap } from '../../kernel/build-map.js';
 import { KernelDataError } from '../../kernel/errors.js';
-import { type MapFormat, formatMap } from '../../kernel/map-format.js';
+import { MAP_FORMATS, type MapFormat, writeMap } from '../../kernel/map-load.js';
 import { VMLINUX } from '../../kernel/symbol-map.js';
-import { writeFileAtomic } from '../../io/atomic-write.js';
 import { type Command, UsageError, parse } from '../args.js';
 import { help } from './copy.js';
 
 export const symbolsCommand: Command = {
   name: 'symbols',
   summary: 'build the symbol map of a kernel (vmlinux and modules, in kallsyms order)',
-  help: `Usage: klp-convert symbols [SOURCES] [MODULE...] --output FILE [--format klp-convert|upstream]
+  help: `Usage: klp-convert symbols [SOURCES] [MODULE...] --output FILE [--format binary|klp-convert|upstream]
 
 Collect every symbol of a kernel, per object (vmlinux and each module), with its
 position among same-named symbols as the running kernel counts it (the sympos of
@@ -31,9 +30,11 @@ modules in /lib/modules/$(uname -r).
 
 Options:
   -o, --output FILE    where to write the map (required)
-  --format FORMAT      klp-convert (default: positions, types, sizes, exports,
-                       source files) or upstream (klp-convert-symbol-data.0.1,
-                       read by the kernel's klp-convert patch series)
+  --format FORMAT      binary (default: positions, types, sizes, exports, source
+                       files, indexed so a map is queried without parsing it),
+                       klp-convert (the same as text) or upstream
+                       (klp-convert-symbol-data.0.1, read by the kernel's
+                       klp-convert patch series)
   --release NAME       kernel release recorded in the map
   --keep-going         report unreadable modules and go on with the rest
   --json               print the summary as JSON
@@ -46,7 +47,7 @@ Options:
       modules: { type: 'string', multiple: true },
       symvers: { type: 'string' },
       output: { type: 'string', short: 'o' },
-      format: { type: 'string', default: 'klp-convert' },
+      format: { type: 'string', default: 'binary' },
       release: { type: 'string' },
       'keep-going': { type: 'boolean' },
       json: { type: 'boolean' },
@@ -54,7 +55,7 @@ Options:
     if (values.help) return help(symbolsCommand);
     if (!values.output) throw new UsageError('--output FILE is required', 'symbols');
     const format = values.format as MapFormat;
-    if (format !== 'klp-convert' && format !== 'upstream') throw new UsageError(`unknown --format '${values.format}' (klp-convert or upstream)`, 'symbols');
+    if (!MAP_FORMATS.includes(format)) throw new UsageError(`unknown --format '${values.format}' (${MAP_FORMATS.join(', ')})`, 'symbols');
     let sources: SymbolSources = {
       vmlinux: values.vmlinux, kallsyms: values.kallsyms, systemMap: values['system-map'],
       modules: [...(values.modules ?? []), ...positionals], symvers: values.symvers, keepGoing: values['keep-going'],
@@ -73,7 +74,7 @@ Options:
     if (rel) map.meta.set('release', rel);
     map.meta.set('sources', describeSources(sources));
     for (const p of problems) process.stderr.write(`klp-convert: warning: skipped ${p}\n`);
-    writeFileAtomic(values.output, formatMap(map, format));
+    writeMap(map, values.output, format);
 
     const vmlinux = map.object(VMLINUX);
     const summary = {

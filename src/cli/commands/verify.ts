@@ -1,9 +1,10 @@
 import { ElfObject } from '../../elf/object.js';
 import { readInput, readTextInput } from '../../io/read-file.js';
 import { buildSymbolMap } from '../../kernel/build-map.js';
-import { parseMap } from '../../kernel/map-format.js';
+import { loadMap, releaseMismatch } from '../../kernel/map-load.js';
 import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
 import { parseSymvers } from '../../kernel/symvers.js';
+import { livepatchInfo } from '../../livepatch/modinfo.js';
 import { verifyLivepatch } from '../../livepatch/verify.js';
 import { type Command, UsageError, parse } from '../args.js';
 import { plural } from '../plural.js';
@@ -48,10 +49,12 @@ Options:
     const file = positionals[0];
     const obj = ElfObject.parse(readInput(file), file);
     let map: KernelSymbolMap;
-    if (values.symbols) map = parseMap(readTextInput(values.symbols, 'symbol map'), values.symbols);
+    if (values.symbols) map = loadMap(values.symbols);
     else if (values.kallsyms) map = (await buildSymbolMap({ kallsyms: values.kallsyms, modules: values.modules ?? [] })).map;
     else map = (await buildSymbolMap(runningKernelSources())).map;
     const exports = values.symvers ? parseSymvers(readTextInput(values.symvers, 'Module.symvers'), values.symvers) : undefined;
+    const stale = values.symbols && releaseMismatch(map, values.symbols, livepatchInfo(obj).vermagic, file);
+    if (stale) process.stderr.write(`klp-convert: warning: ${stale}\n`);
     const result = verifyLivepatch(obj, { map, exports });
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ file, ok: result.findings.length === 0, ...result }, null, 2)}\n`);
