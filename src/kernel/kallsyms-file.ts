@@ -30,6 +30,8 @@ export function addKallsyms(map: MemorySymbolMap, text: string, source: string):
     const type = line[sp1 + 1];
     const tab = line.indexOf('\t', sp2 + 1);
     const name = tab < 0 ? line.slice(sp2 + 1) : line.slice(sp2 + 1, tab);
+    // The kernel prints no empty name; a symbol with none could never be asked for.
+    if (name === '') throw new KernelDataError(`${source}:${lineNo}: empty symbol name: ${line.slice(0, 80)}`);
     if (tab < 0) {
       vmlinux.add(name, type, -1, true);
       added++;
@@ -66,6 +68,7 @@ export function addSystemMap(map: MemorySymbolMap, text: string, source: string)
     if (f.length !== 3 || f[1].length !== 1 || !/^[0-9a-fA-F]+$/.test(f[0])) {
       throw new KernelDataError(`${source}:${i + 1}: not a System.map line (expected 'ADDRESS TYPE NAME'): ${line.slice(0, 80)}`);
     }
+    if (f[2] === '') throw new KernelDataError(`${source}:${i + 1}: empty symbol name: ${line.slice(0, 80)}`);
     vmlinux.add(f[2], f[1], -1, isListedInKallsyms(f[2], f[1]));
     n++;
   }

@@ -176,8 +176,8 @@ export class TextSymbolMap extends IndexedSymbolMap {
   private starts: Int32Array;
   private objectOfRecord: Int32Array;
   private next: Int32Array;
+  /** Each bucket's last record; chains run backwards (one cache miss per line while scanning). */
   private heads: Int32Array;
-  private tails: Int32Array;
   private count = 0;
   /** Each object's source-file table (our format). */
   private readonly files: string[][] = [];
@@ -190,8 +190,8 @@ export class TextSymbolMap extends IndexedSymbolMap {
     this.starts = new Int32Array(estimate);
     this.objectOfRecord = new Int32Array(estimate);
     this.next = new Int32Array(estimate);
-    this.heads = new Int32Array(bucketCount(estimate)).fill(-1);
-    this.tails = new Int32Array(this.heads.length);
+    // About one line per bucket: lines average more than 20 bytes in both formats.
+    this.heads = new Int32Array(bucketCount(bytes.length / 20)).fill(-1);
   }
 
   static read(bytes: Uint8Array, source: string): TextSymbolMap {
@@ -201,7 +201,7 @@ export class TextSymbolMap extends IndexedSymbolMap {
     const first = latin1(bytes, 0, firstEnd).replace(/\r$/, '');
     if (first.startsWith(UPSTREAM_HEADER)) {
       const map = new TextSymbolMap(bytes, source, true);
-      map.scanUpstream(firstEnd + 1);
+      map.scan(firstEnd + 1);
       return map;
     }
     const m = /^klp-convert-symbols (\d+)$/.exec(first);
@@ -212,7 +212,7 @@ export class TextSymbolMap extends IndexedSymbolMap {
       throw new KernelDataError(`${source}: symbol map version ${m[1]} is not supported (this klp-convert reads version ${MAP_VERSION}); rebuild it with 'klp-convert symbols'`);
     }
     const map = new TextSymbolMap(bytes, source, false);
-    map.scanOurs(firstEnd + 1);
+    map.scan(firstEnd + 1);
     return map;
   }
 
@@ -222,83 +222,93 @@ export class TextSymbolMap extends IndexedSymbolMap {
     throw new KernelDataError(`${this.source}:${line}: corrupt symbol map: ${why}`);
   }
 
-  private addRecord(start: number, keyEnd: number, object: number): void {
-    if (this.count === this.starts.length) this.grow();
-    const r = this.count++;
-    this.starts[r] = start;
-    this.objectOfRecord[r] = object;
-    this.next[r] = -1;
-    // Chains run in file order: the new record goes to the end of its bucket's chain.
-    const b = hashBytes(this.bytes, this.bytes[start] === 0x21 ? start + 1 : start, keyEnd) & (this.heads.length - 1);
-    if (this.heads[b] < 0) this.heads[b] = r;
-    else this.next[this.tails[b]] = r;
-    this.tails[b] = r;
-  }
-
-  private grow(): void {
-    const n = this.starts.length * 2;
-    const more = (a: Int32Array) => {
-      const b = new Int32Array(n);
-      b.set(a);
-      return b;
-    };
-    this.starts = more(this.starts);
-    this.objectOfRecord = more(this.objectOfRecord);
-    this.next = more(this.next);
-  }
-
-  private lineEnd(start: number): number {
-    const end = this.bytes.indexOf(NL, start);
-    if (end < 0) this.bad(start, 'the last line has no line break: the file is truncated');
-    return end;
-  }
-
-  private scanOurs(start: number): void {
+  /**
+   * The one pass: chain every symbol line (and export line) by the hash of its name. Kept to local
+   * variables and bytes, as it runs once per line of a million-line file; the rare object, metadata
+   * and file lines go to line().
+   */
+  private scan(start: number): void {
     const b = this.bytes;
+    const n = b.length;
+    if (start < n && b[n - 1] !== NL) this.bad(n - 1, 'the last line has no line break: the file is truncated');
+    const upstream = this.upstream;
+    const keyEnd = upstream ? NL : TAB;
+    let starts = this.starts;
+    let objects = this.objectOfRecord;
+    let next = this.next;
+    const heads = this.heads;
+    const mask = heads.length - 1;
+    let count = 0;
     let object = -1;
-    while (start < b.length) {
-      const end = this.lineEnd(start);
-      const c = b[start];
-      if (end === start) {
-        start = end + 1;
+    let i = start;
+    while (i < n) {
+      const lineStart = i;
+      let c = b[i];
+      if (c === 0x2a /* * */ || (!upstream && (c === 0x23 /* # */ || c === 0x40 /* @ */ || c === NL))) {
+        const end = b.indexOf(NL, i);
+        if (c !== NL) object = this.line(lineStart, end, object);
+        i = end + 1;
         continue;
       }
-      if (c === 0x23 /* # */) {
-        const line = latin1(b, start, end);
-        const colon = line.indexOf(': ');
-        if (colon > 2) this.meta.set(line.slice(2, colon), this.unescape(line.slice(colon + 2), start));
-      } else if (c === 0x2a /* * */) {
-        const name = this.unescape(latin1(b, start + 1, end), start);
-        if (name === '' || this.hasObject(name)) this.bad(start, name === '' ? 'empty object name' : `object ${name} appears twice`);
-        object = this.objectId(name);
-        this.files[object] = [];
-      } else if (object < 0) {
-        this.bad(start, 'symbol line before the first *OBJECT line');
-      } else if (c === 0x40 /* @ */) {
-        const line = latin1(b, start, end);
-        const tab = line.indexOf('\t');
-        const files = this.files[object];
-        if (tab < 0 || Number(line.slice(1, tab)) !== files.length) this.bad(start, 'file table entries must be numbered 0, 1, 2, ...');
-        files.push(this.unescape(line.slice(tab + 1), start));
-      } else {
-        const tab = b.indexOf(TAB, start);
-        if (tab < 0 || tab > end) this.bad(start, c === 0x21 ? 'export line needs NAME<TAB>TYPE' : 'expected 6 tab-separated fields');
-        this.addRecord(start, tab, object);
+      if (object < 0) this.bad(lineStart, 'symbol line before the first *OBJECT line');
+      if (c === 0x21 /* ! */ && !upstream) c = b[++i];
+      // Start as an int32 (the constant alone is a double), so the loop stays in integer registers.
+      let h = 0x811c9dc5 | 0;
+      // The file ends with a line feed, so these loops stop inside it.
+      while (c !== keyEnd && c !== NL) {
+        h = Math.imul(h ^ c, 0x01000193);
+        c = b[++i];
       }
-      start = end + 1;
+      if (c !== keyEnd) this.bad(lineStart, b[lineStart] === 0x21 ? 'export line needs NAME<TAB>TYPE' : 'expected 6 tab-separated fields');
+      while (c !== NL) c = b[++i];
+      i++;
+      if (count === starts.length) {
+        const more = (a: Int32Array) => {
+          const bigger = new Int32Array(a.length * 2);
+          bigger.set(a);
+          return bigger;
+        };
+        starts = more(starts);
+        objects = more(objects);
+        next = more(next);
+      }
+      starts[count] = lineStart;
+      objects[count] = object;
+      const k = h & mask;
+      next[count] = heads[k];
+      heads[k] = count;
+      count++;
     }
+    this.starts = starts;
+    this.objectOfRecord = objects;
+    this.next = next;
+    this.count = count;
   }
 
-  private scanUpstream(start: number): void {
+  /** An object, metadata or file-table line; returns the current object. */
+  private line(start: number, end: number, object: number): number {
     const b = this.bytes;
-    let object = -1;
-    while (start < b.length) {
-      const end = this.lineEnd(start);
-      if (b[start] === 0x2a /* * */) object = this.objectId(latin1(b, start + 1, end));
-      else if (object < 0) this.bad(start, 'symbol line before the first *OBJECT line');
-      else this.addRecord(start, end, object);
-      start = end + 1;
+    const c = b[start];
+    if (c === 0x2a /* * */) {
+      const name = this.upstream ? latin1(b, start + 1, end) : this.unescape(latin1(b, start + 1, end), start);
+      // The upstream format may list an object twice; its symbols then continue the first list.
+      if (!this.upstream && (name === '' || this.hasObject(name))) this.bad(start, name === '' ? 'empty object name' : `object ${name} appears twice`);
+      const id = this.objectId(name);
+      this.files[id] ??= [];
+      return id;
     }
+    const line = latin1(b, start, end);
+    if (c === 0x23 /* # */) {
+      const colon = line.indexOf(': ');
+      if (colon > 2) this.meta.set(line.slice(2, colon), this.unescape(line.slice(colon + 2), start));
+      return object;
+    }
+    if (object < 0) this.bad(start, 'symbol line before the first *OBJECT line');
+    const tab = line.indexOf('\t');
+    const files = this.files[object];
+    if (tab < 0 || Number(line.slice(1, tab)) !== files.length) this.bad(start, 'file table entries must be numbered 0, 1, 2, ...');
+    files.push(this.unescape(line.slice(tab + 1), start));
+    return object;
   }
 
   private unescape(s: string, at: number): string {
@@ -320,7 +330,7 @@ export class TextSymbolMap extends IndexedSymbolMap {
       for (let i = 0; i < key.length && same; i++) same = b[s + i] === key.charCodeAt(i);
       if (same) out.push(r);
     }
-    return out;
+    return out.reverse();
   }
 
   /** The six fields of a symbol line of our format, checked. */
