@@ -51,7 +51,7 @@ export function listDir(dir: string): string[] {
 }
 
 /** The Debian kernel unpacked (and its kallsyms dumped) by scripts/setup-debian.sh, if it is there. */
-export function debianKernel(): { kver: string; kimg: string; modules: string; vmlinux: string; kallsyms: string; symvers: string } | undefined {
+export function debianKernel(): { kver: string; kimg: string; modules: string; vmlinux: string; kallsyms: string; symvers: string; kdir: string } | undefined {
   const cache = join(repoRoot, '.cache', 'debian');
   const kimgDir = listDir(cache).find((d) => d.startsWith('kimg-'));
   if (!kimgDir) return undefined;
@@ -63,6 +63,8 @@ export function debianKernel(): { kver: string; kimg: string; modules: string; v
     vmlinux: join(cache, `vmlinux-${kver}`),
     kallsyms: join(cache, `kallsyms-${kver}.txt`),
     symvers: `/usr/src/linux-headers-${kver}/Module.symvers`,
+    // The headers package's tree; /lib/modules/<release>/build points there only when that kernel's modules are installed.
+    kdir: `/usr/src/linux-headers-${kver}`,
   };
 }
 
