@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { UserError } from '../errors.js';
 
-export class BuildError extends Error {
+export class BuildError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'BuildError';

@@ -1,5 +1,6 @@
 import { SHF_ALLOC, SHF_INFO_LINK, SHN_UNDEF, SHT_RELA, STB_WEAK, sizes } from '../elf/constants.js';
 import { type ElfObject, type ElfSymbol, type Relocation, RelocationSection, type Section } from '../elf/object.js';
+import { UserError } from '../errors.js';
 import type { KernelSymbolMap, SymbolEntry } from '../kernel/symbol-map.js';
 import { VMLINUX } from '../kernel/symbol-map.js';
 import type { Export } from '../kernel/symvers.js';
@@ -56,7 +57,7 @@ export interface ConvertReport {
   changed: boolean;
 }
 
-export class ConversionError extends Error {
+export class ConversionError extends UserError {
   constructor(
     readonly file: string,
     readonly problems: string[],
