@@ -1,14 +1,14 @@
 import { ElfObject } from '../../elf/object.js';
 import { readInput, readTextInput } from '../../io/read-file.js';
 import { buildSymbolMap } from '../../kernel/build-map.js';
-import { parseMap } from '../../kernel/map-format.js';
+import { readMapFile } from '../../kernel/map-cache.js';
+import { runningKernelSources } from '../../kernel/running-kernel.js';
 import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { verifyLivepatch } from '../../livepatch/verify.js';
 import { type Command, UsageError, parse } from '../args.js';
-import { plural } from '../plural.js';
+import { renderVerification } from '../render.js';
 import { help } from './copy.js';
-import { runningKernelSources } from './symbols.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -48,18 +48,15 @@ Options:
     const file = positionals[0];
     const obj = ElfObject.parse(readInput(file), file);
     let map: KernelSymbolMap;
-    if (values.symbols) map = parseMap(readTextInput(values.symbols, 'symbol map'), values.symbols);
+    if (values.symbols) map = readMapFile(values.symbols);
     else if (values.kallsyms) map = (await buildSymbolMap({ kallsyms: values.kallsyms, modules: values.modules ?? [] })).map;
     else map = (await buildSymbolMap(runningKernelSources())).map;
     const exports = values.symvers ? parseSymvers(readTextInput(values.symvers, 'Module.symvers'), values.symvers) : undefined;
     const result = verifyLivepatch(obj, { map, exports });
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ file, ok: result.findings.length === 0, ...result }, null, 2)}\n`);
-    } else if (result.findings.length === 0) {
-      process.stdout.write(`${file}: OK: ${plural(result.livepatchSymbols, 'livepatch symbol')}, ${plural(result.livepatchRelocations, 'livepatch relocation')} resolve as intended\n`);
     } else {
-      process.stdout.write(`${file}: ${plural(result.findings.length, 'problem')}; the kernel would refuse it or bind it wrongly:\n`);
-      for (const f of result.findings) process.stdout.write(`  [${f.rule}] ${f.site}: ${f.message}\n`);
+      process.stdout.write(renderVerification(file, result));
     }
     return result.findings.length === 0 ? 0 : 1;
   },
