@@ -5,7 +5,7 @@ import { before, describe, test } from 'node:test';
 import { SHF_ALLOC, SHF_INFO_LINK } from '../src/elf/constants.js';
 import { ElfObject, type RelocationSection } from '../src/elf/object.js';
 import { writeElf } from '../src/elf/writer.js';
-import { formatMap, parseMap } from '../src/kernel/map-format.js';
+import { parseMap } from '../src/kernel/map-format.js';
 import { ConversionError, type ConvertReport, convertLivepatch } from '../src/livepatch/convert.js';
 import { SHF_RELA_LIVEPATCH, SHN_LIVEPATCH } from '../src/livepatch/klp-format.js';
 import { verifyLivepatch } from '../src/livepatch/verify.js';
@@ -17,7 +17,7 @@ const dir = tempDir();
 let fx: Fixtures;
 
 before(async () => {
-  fx = await buildFixtures(join(dir, 'kbuild'));
+  fx = await buildFixtures();
 });
 
 interface Converted {
@@ -188,8 +188,7 @@ describe('refusals: every problem of a module in one run, no output', () => {
 describe('convert command', () => {
   let mapFile: string;
   before(() => {
-    mapFile = join(dir, 'debian.map');
-    writeFileSync(mapFile, formatMap(fx.map, 'klp-convert'));
+    mapFile = fx.kallsymsMapFile;
   });
 
   test('the upstream invocation `klp-convert MAP IN OUT`, then again on its own output: nothing to do', () => {

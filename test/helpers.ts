@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { after } from 'node:test';
 
 export const repoRoot = resolve(import.meta.dirname, '..');
-export const cli = join(repoRoot, 'bin', 'klp-convert.js');
+/** The CLI from its TypeScript sources, through tsx: tests run the code under test, never a stale dist/. */
+const cliArgs = ['--import', 'tsx', join(repoRoot, 'src', 'cli', 'bin.ts')];
 
 /** A temporary folder removed when the test file ends. */
 export function tempDir(prefix = 'klpc-'): string {
@@ -42,7 +43,7 @@ export interface CliResult {
 }
 
 export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliResult {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, [...cliArgs, ...args], { encoding: 'utf8', cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 1 << 28 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
