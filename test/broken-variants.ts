@@ -49,6 +49,13 @@ export function brokenVariants(valid: Uint8Array): BrokenVariant[] {
   make('section-not-livepatch', 'section-flags', undefined, (_o, k) => {
     k.flags &= ~SHF_RELA_LIVEPATCH;
   });
+  make('section-target-not-allocated', 'section-target', undefined, (o, k) => {
+    // Relocations for a section the loader does not load are skipped (apply_relocations()): silently.
+    const notes = new Section({ name: '.klp_test_notes', type: SHT_PROGBITS, flags: 0, addralign: 1, data: new Uint8Array(64) });
+    o.addSection(notes);
+    k.target = notes;
+    k.relocations = k.relocations.map((r) => ({ ...r, offset: 0n }));
+  });
   make('vmlinux-symbol-in-module-section', 'vmlinux-from-module', undefined, (_o, k) => {
     k.name = '.klp.rela.overlay..text';
   });

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
+import { parseModpostLine } from '../src/build/kbuild.js';
 import { buildSymbolMap } from '../src/kernel/build-map.js';
 import { formatMap } from '../src/kernel/map-format.js';
-import { copySources, repoRoot, requireDebianKernel, runCli, tempDir } from './helpers.js';
+import { copySources, listDir, readelf, repoRoot, requireDebianKernel, runCli, tempDir } from './helpers.js';
 
 const dir = tempDir();
 const kernel = requireDebianKernel();
-const kdir = `/lib/modules/${kernel.kver}/build`;
+const kdir = kernel.kdir;
 const map = join(dir, 'map');
 
 before(async () => {
@@ -48,4 +49,59 @@ test('build: no kernel tree, no Makefile, a kernel with no map: one line each, e
   r = runCli(['build', src, '--kdir', kdir], { env: { XDG_CACHE_HOME: join(dir, 'cache') } });
   assert.equal(r.status, 1);
   assert.match(r.stderr, new RegExp(`no symbol map for kernel ${kernel.kver.replace(/\./g, '\\.')}, which is not the running kernel`));
+});
+
+test('build judges the converted module, not modpost: 13 unresolved references, names ending in .<digits>, a static and a global of one name', () => {
+  // modpost (Linux 6.1) prints 10 of these 13, suppresses 3, and reports lvltxt.0 as "lvltxt".
+  const src = join(dir, 'unresolved');
+  copySources(join(repoRoot, 'test', 'modules', 'unresolved'), src);
+  const out = join(dir, 'out-unresolved');
+  const r = runCli(['build', src, '--kdir', kdir, '-s', map, '-o', out]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /klp_t_many\.ko: 13 symbols, 13 relocations converted/);
+  assert.doesNotMatch(r.stderr, /undefined!|suppressed \d+ unresolved/);
+  const ko = join(out, 'klp_t_many.ko');
+  const syms = readelf('-sW', ko);
+  for (const name of ['nhm_magic.1', 'lvltxt.0', 'dummy_vm_ops.252', '__flags.424', 'nr_threads']) assert.ok(syms.includes(` .klp.sym.vmlinux.${name},0\n`), name);
+  assert.match(syms, /OBJECT +LOCAL +DEFAULT +\d+ nr_threads\n/, "the module's own static stays");
+  const v = runCli(['verify', ko, '-s', map, '--symvers', kernel.symvers]);
+  assert.equal(v.status, 0, v.stdout);
+});
+
+test('build: a reference nothing resolves fails the module, naming the symbol', () => {
+  const src = join(dir, 'missing');
+  copySources(join(repoRoot, 'test', 'modules', 'unresolved'), src);
+  writeFileSync(join(src, 'klp_t_many_static.c'), `${readFileSync(join(src, 'klp_t_many_static.c'), 'utf8')}extern int klp_no_such_symbol_anywhere;\nint klp_t_many_missing(void) { return klp_no_such_symbol_anywhere; }\n`);
+  const r = runCli(['build', src, '--kdir', kdir, '-s', map, '-o', join(dir, 'out-missing')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /klp_t_many\.ko: 'klp_no_such_symbol_anywhere' is not defined in the target kernel's symbol map/);
+  assert.ok(!existsSync(join(dir, 'out-missing', 'klp_t_many.ko')));
+});
+
+test("modpost's unresolved-symbol lines: the wording up to 6.x, the 7.x one, the suppressed count; other lines are not", () => {
+  // scripts/mod/modpost.c: check_exports() of 6.1 ("\"%s\" [%s.ko] undefined!"), of 7.x ("%s.ko: symbol '%s' undefined!").
+  assert.deepEqual(parseModpostLine('WARNING: modpost: "lvltxt" [/tmp/x/klp_t_many.ko] undefined!'), { symbol: 'lvltxt', module: '/tmp/x/klp_t_many.ko' });
+  assert.deepEqual(parseModpostLine('ERROR: modpost: "nr_threads" [e2e/klp_e2e.ko] undefined!'), { symbol: 'nr_threads', module: 'e2e/klp_e2e.ko' });
+  assert.deepEqual(parseModpostLine("WARNING: modpost: /tmp/x/klp_t_many.ko: symbol 'lvltxt' undefined!"), { symbol: 'lvltxt', module: '/tmp/x/klp_t_many.ko' });
+  assert.deepEqual(parseModpostLine("ERROR: modpost: e2e/klp_e2e.ko: symbol 'nr_threads' undefined!"), { symbol: 'nr_threads', module: 'e2e/klp_e2e.ko' });
+  assert.deepEqual(parseModpostLine('WARNING: modpost: suppressed 3 unresolved symbol warnings because there were too many)'), { suppressed: 3 });
+  for (const other of ['  MODPOST /tmp/x/Module.symvers', 'WARNING: modpost: missing MODULE_DESCRIPTION() in /tmp/x/klp_t_many.o', 'make[1]: Leaving directory']) {
+    assert.equal(parseModpostLine(other), undefined, other);
+  }
+});
+
+test('build: folder names kbuild would run as make or shell code are refused before make runs', () => {
+  const home = join(dir, 'home');
+  const work = join(dir, 'inject');
+  mkdirSync(home);
+  for (const name of ['x$(shell cd;touch klp-pwned-make)', 'semi;touch$${IFS}klp-pwned-semi;x']) {
+    const src = join(work, name);
+    copySources(join(repoRoot, 'samples', 'auto-resolved'), src);
+    const r = runCli(['build', src, '--kdir', kdir, '-s', map], { cwd: work, env: { HOME: home } });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
+    assert.match(r.stderr, /^klp-convert: cannot build with the module folder ".*": kbuild would run its characters .* as make or shell code/);
+    assert.ok(!existsSync(join(src, 'klp_sample_auto.ko')));
+  }
+  for (const place of [home, work, dir, kdir, repoRoot]) assert.deepEqual(listDir(place).filter((f) => f.startsWith('klp-pwned')), [], place);
 });

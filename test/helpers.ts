@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { after } from 'node:test';
 
 export const repoRoot = resolve(import.meta.dirname, '..');
-export const cli = join(repoRoot, 'bin', 'klp-convert.js');
+/** The CLI from its TypeScript sources, through tsx: tests run the code under test, never a stale dist/. */
+const cliArgs = ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src', 'cli', 'bin.ts')];
 
 /** A temporary folder removed when the test file ends. */
 export function tempDir(prefix = 'klpc-'): string {
@@ -42,7 +43,7 @@ export interface CliResult {
 }
 
 export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliResult {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, [...cliArgs, ...args], { encoding: 'utf8', cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 1 << 28 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -51,7 +52,7 @@ export function listDir(dir: string): string[] {
 }
 
 /** The Debian kernel unpacked (and its kallsyms dumped) by scripts/setup-debian.sh, if it is there. */
-export function debianKernel(): { kver: string; kimg: string; modules: string; vmlinux: string; kallsyms: string; symvers: string } | undefined {
+export function debianKernel(): { kver: string; kimg: string; modules: string; vmlinux: string; kallsyms: string; symvers: string; kdir: string } | undefined {
   const cache = join(repoRoot, '.cache', 'debian');
   const kimgDir = listDir(cache).find((d) => d.startsWith('kimg-'));
   if (!kimgDir) return undefined;
@@ -63,6 +64,8 @@ export function debianKernel(): { kver: string; kimg: string; modules: string; v
     vmlinux: join(cache, `vmlinux-${kver}`),
     kallsyms: join(cache, `kallsyms-${kver}.txt`),
     symvers: `/usr/src/linux-headers-${kver}/Module.symvers`,
+    // The headers package's tree; /lib/modules/<release>/build points there only when that kernel's modules are installed.
+    kdir: `/usr/src/linux-headers-${kver}`,
   };
 }
 

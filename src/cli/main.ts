@@ -1,9 +1,4 @@
-import { ElfError } from '../elf/errors.js';
-import { OutputError } from '../io/atomic-write.js';
-import { InputError } from '../io/read-file.js';
-import { KernelDataError } from '../kernel/errors.js';
-import { ConversionError } from '../livepatch/convert.js';
-import { BuildError } from '../build/kbuild.js';
+import { UserError } from '../errors.js';
 import { type Command, UsageError } from './args.js';
 import { buildCommand, includeDir } from './commands/build.js';
 import { convertCommand, runConvert } from './commands/convert.js';
@@ -25,11 +20,6 @@ ${commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 Run 'klp-convert <command> --help' for the options of one command.
 'klp-convert --include-dir' prints the folder of klp-convert.h (for Makefiles).`;
-}
-
-/** Known failures: messages written for users. Anything else is a bug and says so. */
-function isUserFacing(e: unknown): e is Error {
-  return e instanceof ElfError || e instanceof InputError || e instanceof OutputError || e instanceof KernelDataError || e instanceof ConversionError || e instanceof BuildError;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -54,7 +44,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`klp-convert: ${e.message}\nTry '${hint}'.\n`);
       return 2;
     }
-    if (isUserFacing(e)) {
+    // Known failures carry messages written for users; anything else is a bug and says so.
+    if (e instanceof UserError) {
       process.stderr.write(`klp-convert: ${e.message}\n`);
       return 1;
     }

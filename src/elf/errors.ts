@@ -1,3 +1,5 @@
+import { UserError } from '../errors.js';
+
 /**
  * What went wrong, for callers that react differently: a malformed input (`format`), an edit that
  * would leave the object inconsistent (`modify`), or a file that cannot be written (`write`).
@@ -15,7 +17,7 @@ export interface ElfErrorPlace {
  * Every problem the ELF layer reports. The message names the place first (file, then section), so
  * the CLI can print it as the one line a user needs.
  */
-export class ElfError extends Error {
+export class ElfError extends UserError {
   readonly kind: ElfErrorKind;
   readonly file: string | undefined;
   readonly section: string | undefined;

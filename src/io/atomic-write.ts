@@ -1,7 +1,8 @@
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { UserError } from '../errors.js';
 
-export class OutputError extends Error {
+export class OutputError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'OutputError';

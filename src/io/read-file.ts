@@ -1,7 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { describe } from './atomic-write.js';
+import { UserError } from '../errors.js';
 
-export class InputError extends Error {
+export class InputError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'InputError';

@@ -1,5 +1,6 @@
 import { SHF_ALLOC, SHF_INFO_LINK, SHN_UNDEF, SHT_RELA, STB_WEAK, sizes } from '../elf/constants.js';
 import { type ElfObject, type ElfSymbol, type Relocation, RelocationSection, type Section } from '../elf/object.js';
+import { UserError } from '../errors.js';
 import type { KernelSymbolMap, SymbolEntry } from '../kernel/symbol-map.js';
 import { VMLINUX } from '../kernel/symbol-map.js';
 import type { Export } from '../kernel/symvers.js';
@@ -8,9 +9,11 @@ import {
   KLP_RELA_PREFIX, KLP_SYM_PREFIX, MAX_OBJECT_NAME, MAX_SYMBOL_NAME, MINIMAL_PREFIX, SHF_RELA_LIVEPATCH, SHN_LIVEPATCH,
   klpRelaSectionName, klpSymbolName, objectNameProblem, parseKlpSymbolName, parseMinimalSymbolName, symbolNameProblem,
 } from './klp-format.js';
+import { findObjectSymbol } from './find-symbol.js';
 import { describeEntry, isLoaderSection } from './loader-sections.js';
 import { livepatchInfo } from './modinfo.js';
 import { SiteNamer } from './sites.js';
+import { verifyLivepatch } from './verify.js';
 
 export interface ConvertOptions {
   map: KernelSymbolMap;
@@ -56,7 +59,7 @@ export interface ConvertReport {
   changed: boolean;
 }
 
-export class ConversionError extends Error {
+export class ConversionError extends UserError {
   constructor(
     readonly file: string,
     readonly problems: string[],
@@ -97,10 +100,45 @@ function cName(name: string): { ident: string; hint: string } {
 
 /**
  * Rewrite `obj` (a livepatch module built by kbuild) so that every reference the module loader
- * cannot resolve becomes a livepatch relocation. Throws ConversionError listing every problem found;
- * `obj` must then be discarded.
+ * cannot resolve becomes a livepatch relocation, then check the result with `verify`'s rules: a
+ * module the kernel would refuse is never handed over. Throws ConversionError listing every
+ * problem found; `obj` must then be discarded.
  */
 export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertReport {
+  const plan = planConversion(obj, opts);
+  const report = rewrite(obj, plan);
+  const findings = verifyLivepatch(obj, opts).findings;
+  if (findings.length > 0) {
+    throw new ConversionError(plan.file, findings.map((f) => `the converted module would fail verify's ${f.rule} rule at ${f.site}: ${f.message}`));
+  }
+  return report;
+}
+
+/** One relocation that moves to a livepatch relocation section. */
+interface Move {
+  from: RelocationSection;
+  reloc: Relocation;
+  symbol: ElfSymbol;
+  /** `.klp.rela.<object>.<section>` */
+  section: string;
+  site: string;
+}
+
+/** What the conversion will do, decided before anything changes. */
+interface Plan {
+  file: string;
+  module: string;
+  annotationSections: Set<Section>;
+  targets: Map<ElfSymbol, Target>;
+  moves: Move[];
+  warnings: string[];
+}
+
+/**
+ * Resolution: every undefined symbol the loader cannot resolve gets an object and position, every
+ * relocation against one a livepatch section, or the problems are collected and thrown together.
+ */
+function planConversion(obj: ElfObject, opts: ConvertOptions): Plan {
   const file = obj.fileName ?? 'module';
   const info = livepatchInfo(obj);
   if (!info.livepatch) {
@@ -125,21 +163,15 @@ export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertR
     }
     byAnnotation.set(a.symbol, a);
   }
+  // Relocation sections the conversion reads: not the annotation arrays (which go away), not livepatch ones.
+  const sources = obj.relocationSections.filter((rs) => !annotations.sections.has(rs) && !rs.name.startsWith(KLP_RELA_PREFIX));
 
-  // References per symbol, outside the annotation arrays (which go away).
-  const refs = new Map<ElfSymbol, { section: RelocationSection; reloc: Relocation }[]>();
-  for (const rs of obj.relocationSections) {
-    if (annotations.sections.has(rs) || rs.name.startsWith(KLP_RELA_PREFIX)) continue;
-    for (const reloc of rs.relocations) {
-      if (!reloc.symbol || reloc.symbol.section !== null) continue;
-      const list = refs.get(reloc.symbol) ?? [];
-      list.push({ section: rs, reloc });
-      refs.set(reloc.symbol, list);
-    }
-  }
   const firstSite = (y: ElfSymbol): string => {
-    const r = refs.get(y)?.[0];
-    return r ? `referenced at ${sites.describe(r.section.target, r.reloc.offset)}` : 'not referenced by any relocation';
+    for (const rs of sources) {
+      const r = rs.relocations.find((x) => x.symbol === y);
+      if (r) return `referenced at ${sites.describe(rs.target, r.offset)}`;
+    }
+    return 'not referenced by any relocation';
   };
 
   const targets = new Map<ElfSymbol, Target>();
@@ -171,30 +203,18 @@ export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertR
     }
     targets.set(y, result);
   }
-  for (const a of annotations.list) {
-    if (!refs.has(a.symbol)) warnings.push(`annotated symbol '${a.symbol.name}' (${a.where}) is not referenced by any relocation`);
-  }
-
-  // Relocations: every reference moves to .klp.rela.<object>.<section> of the section it patches.
-  const klpSections = new Map<string, RelocationSection>();
-  const conversions = new Map<ElfSymbol, Conversion>();
-  const moved = new Set<Relocation>();
-  for (const [y, t] of targets) {
-    conversions.set(y, {
-      symbol: t.symbol, moduleSymbol: y.name, object: t.object, position: t.position, klpName: klpSymbolName(t.object, t.symbol, t.position), how: t.how,
-      file: t.file, references: [],
-    });
-  }
+  const referenced = new Set<ElfSymbol>();
+  const moves: Move[] = [];
   // In file order, so the livepatch sections list relocations as the compiler emitted them.
-  for (const rs of obj.relocationSections) {
-    if (annotations.sections.has(rs) || rs.name.startsWith(KLP_RELA_PREFIX)) continue;
+  for (const rs of sources) {
     const target = rs.target;
-    // The loader never applies relocations to non-allocated sections (debug info): leave them.
-    if (!target || !(target.flags & SHF_ALLOC)) continue;
     for (const reloc of rs.relocations) {
       const y = reloc.symbol;
-      const t = y && targets.get(y);
-      if (!y || !t) continue;
+      if (!y || y.section !== null) continue;
+      referenced.add(y);
+      const t = targets.get(y);
+      // The loader never applies relocations to non-allocated sections (debug info): leave them.
+      if (!t || !target || !(target.flags & SHF_ALLOC)) continue;
       const site = sites.describe(target, reloc.offset);
       if (rs.type !== SHT_RELA) {
         problems.push(`'${y.name}' at ${site}: ${rs.name} is SHT_REL; the kernel applies livepatch relocations only from SHT_RELA sections`);
@@ -208,45 +228,69 @@ export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertR
         );
         continue;
       }
-      const name = klpRelaSectionName(t.sectionObject ?? t.object, target.name);
-      let klp = klpSections.get(name);
-      if (!klp) {
-        klp = new RelocationSection({
-          name, type: SHT_RELA, flags: SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH,
-          addralign: sizes[obj.header.elfClass].addr, entsize: sizes[obj.header.elfClass].rela,
-        });
-        klp.link = symtab;
-        klp.target = target;
-        klpSections.set(name, klp);
-      }
-      klp.relocations.push(reloc);
-      moved.add(reloc);
-      conversions.get(y)!.references.push({ site, section: target.name, offset: reloc.offset, type: reloc.type, addend: reloc.addend });
+      moves.push({ from: rs, reloc, symbol: y, section: klpRelaSectionName(t.sectionObject ?? t.object, target.name), site });
     }
   }
+  for (const a of annotations.list) {
+    if (!referenced.has(a.symbol)) warnings.push(`annotated symbol '${a.symbol.name}' (${a.where}) is not referenced by any relocation`);
+  }
   if (problems.length > 0) throw new ConversionError(file, problems);
+  return { file, module: info.name, annotationSections: annotations.sections, targets, moves, warnings };
+}
+
+/**
+ * The rewrite: relocations move to `.klp.rela.<object>.<section>` of the section they patch,
+ * emptied relocation sections and the annotations go, and the symbols take their livepatch names.
+ */
+function rewrite(obj: ElfObject, plan: Plan): ConvertReport {
+  const symtab = obj.symtab!;
+  const conversions = new Map<ElfSymbol, Conversion>();
+  for (const [y, t] of plan.targets) {
+    conversions.set(y, {
+      symbol: t.symbol, moduleSymbol: y.name, object: t.object, position: t.position, klpName: klpSymbolName(t.object, t.symbol, t.position), how: t.how,
+      file: t.file, references: [],
+    });
+  }
+  const klpSections = new Map<string, RelocationSection>();
+  const moved = new Set<Relocation>();
+  for (const m of plan.moves) {
+    const target = m.from.target!;
+    let klp = klpSections.get(m.section);
+    if (!klp) {
+      klp = new RelocationSection({
+        name: m.section, type: SHT_RELA, flags: SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH,
+        addralign: sizes[obj.header.elfClass].addr, entsize: sizes[obj.header.elfClass].rela,
+      });
+      klp.link = symtab;
+      klp.target = target;
+      klpSections.set(m.section, klp);
+    }
+    klp.relocations.push(m.reloc);
+    moved.add(m.reloc);
+    conversions.get(m.symbol)!.references.push({ site: m.site, section: target.name, offset: m.reloc.offset, type: m.reloc.type, addend: m.reloc.addend });
+  }
 
   const alreadyConverted = obj.relocationSections.some((s) => s.flags & SHF_RELA_LIVEPATCH) || symtab.symbols.some((y) => y.section === null && y.shndx === SHN_LIVEPATCH);
-  const changed = targets.size > 0 || annotations.sections.size > 0;
+  const changed = plan.targets.size > 0 || plan.annotationSections.size > 0;
   const removedSections: string[] = [];
   if (changed) {
-    const doomed = new Set<Section>(annotations.sections);
+    const doomed = new Set<Section>(plan.annotationSections);
     for (const rs of obj.relocationSections) {
       if (!rs.relocations.some((r) => moved.has(r))) continue;
       rs.relocations = rs.relocations.filter((r) => !moved.has(r));
       if (rs.relocations.length === 0) doomed.add(rs);
     }
-    removeAnnotationSymbols(obj, annotations.sections);
+    removeAnnotationSymbols(obj, plan.annotationSections);
     for (const s of doomed) removedSections.push(s.name);
     obj.removeSections(doomed);
     for (const klp of klpSections.values()) obj.addSection(klp);
-    for (const y of targets.keys()) {
+    for (const y of plan.targets.keys()) {
       y.name = conversions.get(y)!.klpName;
       y.shndx = SHN_LIVEPATCH;
     }
   }
   return {
-    module: info.name, conversions: [...conversions.values()], klpSections: [...klpSections.keys()], removedSections, warnings,
+    module: plan.module, conversions: [...conversions.values()], klpSections: [...klpSections.keys()], removedSections, warnings: plan.warnings,
     alreadyConverted: alreadyConverted && !changed, changed,
   };
 }
@@ -325,17 +369,19 @@ function initTimeHomonyms(map: KernelSymbolMap, object: string, name: string): n
   return o.indicesOf(name).filter((i) => !o.isListed(i) && o.type(i) !== '?').length;
 }
 
-/** Validate an explicit object and position as the kernel will: 0 = unique, n = at least n. */
+/** Validate an explicit object and position as the kernel will (klp_find_object_symbol), in our words with the candidates. */
 function checkPosition(map: KernelSymbolMap, object: string, name: string, position: number, what: string): SymbolEntry | string {
-  const o = map.object(object);
-  if (!o) return `${what}: object '${object}' is not in the target kernel's symbol map`;
-  const defs = o.indicesOf(name).map((i) => o.entry(i)).filter((e) => e.position > 0);
-  if (defs.length === 0) return `${what}: '${name}' is not defined in ${object}`;
-  if (position === 0 && defs.length > 1) {
-    return `${what}: position 0 means unique, but ${object} defines '${name}' ${defs.length} times:\n${candidateList(defs)}`;
+  const found = findObjectSymbol(map, object, name, position);
+  if (found.ok) return found.entry;
+  const defs = found.definitions;
+  switch (found.rule) {
+    case 'object': return `${what}: object '${object}' is not in the target kernel's symbol map`;
+    case 'symbol-missing': return `${what}: '${name}' is not defined in ${object}`;
+    case 'sympos':
+      return position === 0
+        ? `${what}: position 0 means unique, but ${object} defines '${name}' ${defs.length} times:\n${candidateList(defs)}`
+        : `${what}: ${object} defines '${name}' ${defs.length} time${defs.length > 1 ? 's' : ''}, so there is no position ${position}:\n${candidateList(defs)}`;
   }
-  if (position > defs.length) return `${what}: ${object} defines '${name}' ${defs.length} time${defs.length > 1 ? 's' : ''}, so there is no position ${position}:\n${candidateList(defs)}`;
-  return defs[Math.max(0, position - 1)];
 }
 
 function resolveAnnotation(y: ElfSymbol, a: Annotation, map: KernelSymbolMap): Target | string {

@@ -80,35 +80,3 @@ export function inspectLivepatch(obj: ElfObject, file: string): Inspection {
     annotations,
   };
 }
-
-export function renderInspection(i: Inspection): string {
-  const lines: string[] = [];
-  lines.push(`${i.file}: ${i.livepatch ? 'livepatch module' : 'module (not a livepatch: no livepatch= in .modinfo)'} '${i.module}'`);
-  if (i.vermagic) lines.push(`  vermagic: ${i.vermagic}`);
-  if (i.objects.length === 0) lines.push('', 'No livepatch relocations.');
-  for (const o of i.objects) {
-    const count = o.sections.reduce((n, s) => n + s.relocations.length, 0);
-    lines.push('', `Livepatch relocations for ${o.object} (${count}):`);
-    for (const s of o.sections) {
-      lines.push(`  ${s.name}  -> ${s.appliesTo}  flags ${s.flags}`);
-      const width = Math.max(...s.relocations.map((r) => r.site.length), 4);
-      for (const r of s.relocations) {
-        const t = r.target ? `${r.target.object} ${r.target.symbol},${r.target.position}` : `${r.symbol} (not a livepatch symbol)`;
-        const addend = r.addend === 0 ? '' : r.addend > 0 ? ` + ${r.addend}` : ` - ${-r.addend}`;
-        lines.push(`    ${r.site.padEnd(width)}  ${r.type.padEnd(15)} ${t}${addend}`);
-      }
-    }
-  }
-  if (i.loaderSymbols.length > 0) {
-    lines.push('', 'Left to the module loader (must be exported by vmlinux or a module):');
-    const width = Math.max(...i.loaderSymbols.map((s) => s.name.length));
-    for (const s of i.loaderSymbols) {
-      lines.push(`  ${s.name.padEnd(width)}  ${s.relocations} relocation${s.relocations === 1 ? '' : 's'}${s.weak ? ', weak' : ''}${s.sites.length ? `  e.g. ${s.sites[0]}` : ''}`);
-    }
-  }
-  if (i.annotations.length > 0) {
-    lines.push('', 'Annotations still present (not converted yet):');
-    for (const a of i.annotations) lines.push(`  ${a.section}: ${a.object} ${a.symbol}${a.position !== null ? `,${a.position}` : ` in ${a.file}`}`);
-  }
-  return `${lines.join('\n')}\n`;
-}

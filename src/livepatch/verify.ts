@@ -8,6 +8,7 @@ import {
   FILE_RELOCS_PREFIX, KLP_RELA_PREFIX, KLP_SYM_PREFIX, MAX_OBJECT_NAME, MAX_SYMBOL_NAME, MINIMAL_PREFIX, MODULE_RELOCS_PREFIX, SHF_RELA_LIVEPATCH,
   SHN_LIVEPATCH, parseKlpRelaSectionName, parseKlpSymbolName,
 } from './klp-format.js';
+import { type Lookup, findObjectSymbol } from './find-symbol.js';
 import { describeEntry, isLoaderSection } from './loader-sections.js';
 import { livepatchInfo } from './modinfo.js';
 import { SiteNamer } from './sites.js';
@@ -20,10 +21,14 @@ export interface Finding {
   site: string;
 }
 
-export type Rule =
-  | 'modinfo' | 'section-name' | 'section-flags' | 'section-target' | 'symbol-name' | 'symbol-shndx' | 'vmlinux-from-module'
-  | 'object' | 'symbol-missing' | 'sympos' | 'unresolved' | 'livepatch-symbol-outside' | 'loader-section' | 'relocation-type'
-  | 'annotations-left';
+/** Every rule `verify` checks, in the README's order. */
+export const RULES = [
+  'modinfo', 'section-name', 'section-flags', 'section-target', 'symbol-shndx', 'symbol-name', 'vmlinux-from-module',
+  'object', 'symbol-missing', 'sympos', 'unresolved', 'livepatch-symbol-outside', 'loader-section', 'relocation-type',
+  'annotations-left',
+] as const;
+
+export type Rule = (typeof RULES)[number];
 
 export interface VerifyResult {
   module: string;
@@ -70,7 +75,8 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
   }
 
   const klpSections: RelocationSection[] = [];
-  const resolved = new Map<ElfSymbol, string | null>();
+  // Per livepatch symbol: the kernel's lookup, or null when its name does not parse.
+  const resolved = new Map<ElfSymbol, Lookup | null>();
   let relocations = 0;
   for (const rs of obj.relocationSections) {
     const isKlpName = rs.name.startsWith(KLP_RELA_PREFIX);
@@ -121,9 +127,9 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
       if (parsed.object !== VMLINUX && rs.target && isLoaderSection(rs.target.name)) {
         add('loader-section', site, `${rs.target.name} ${describeEntry(rs.target.name, rs.target.entsize, r.offset)}: relocation to module ${parsed.object} is applied only when livepatch resolves that module, after the loader has processed ${rs.target.name}`);
       }
-      if (!resolved.has(y)) resolved.set(y, resolveLikeKernel(target.map, parsed.object, parsed.symbol, parsed.position));
-      const problem = resolved.get(y);
-      if (problem) add(problem.startsWith('symbol position') || problem.startsWith('unresolvable') ? 'sympos' : problem.includes('not found in symbol table') ? 'symbol-missing' : 'object', site, problem);
+      let lookup = resolved.get(y);
+      if (!lookup) resolved.set(y, (lookup = findObjectSymbol(target.map, parsed.object, parsed.symbol, parsed.position)));
+      if (!lookup.ok) add(lookup.rule, site, lookup.message);
     }
   }
 
@@ -134,7 +140,7 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
       if (!parseKlpSymbolName(y.name, maxSymbol) && !resolved.has(y)) add('symbol-name', y.name, `symbol ${y.name} has an incorrectly formatted name`);
       continue;
     }
-    if (y.section !== null || y.shndx !== SHN_UNDEF || y.name === '' || y.name === '.TOC.') continue;
+    if (!isLoaderSymbol(y)) continue;
     if (y.name.startsWith(MINIMAL_PREFIX)) {
       add('annotations-left', y.name, 'KLP_RELOC_SYMBOL annotation not converted: the module loader fails with "Unknown symbol"');
       continue;
@@ -143,21 +149,22 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
       add('symbol-shndx', y.name, `livepatch symbol ${y.name} is SHN_UNDEF, not SHN_LIVEPATCH: the module loader fails with "Unknown symbol"`);
       continue;
     }
-    const exp = target.exports ? target.exports.get(y.name) : target.map.exporter(y.name);
-    if (exp || y.bind === STB_WEAK) continue;
+    if (y.bind === STB_WEAK || isExported(target, y.name)) continue;
     add('unresolved', y.name, `Unknown symbol ${y.name}: nothing exports it, so the module loader refuses the module (convert it to a livepatch relocation)`);
   }
   return { module: info.name, findings, livepatchRelocations: relocations, livepatchSymbols };
 }
 
-/** klp_find_object_symbol() over the map: null when the kernel would find exactly what is asked. */
-function resolveLikeKernel(map: KernelSymbolMap, object: string, name: string, position: number): string | null {
-  const o = map.object(object);
-  if (!o) return `object '${object}' does not exist in the target kernel`;
-  const count = o.count(name);
-  const label = object === VMLINUX ? 'vmlinux' : object;
-  if (count === 0) return `symbol '${name}' not found in symbol table (object ${label})`;
-  if (position === 0 && count > 1) return `unresolvable ambiguity for symbol '${name}' in object '${label}' (${count} definitions; give a position 1..${count})`;
-  if (position > count) return `symbol position ${position} for symbol '${name}' in object '${label}' not found (${count} definition${count > 1 ? 's' : ''})`;
-  return null;
+/**
+ * An undefined symbol the module loader resolves from the exports when the module loads
+ * (simplify_symbols() in kernel/module/main.c): named, and not `.TOC.`, which the powerpc loader
+ * provides. A weak one nothing exports is left 0; any other is "Unknown symbol".
+ */
+export function isLoaderSymbol(y: ElfSymbol): boolean {
+  return y.section === null && y.shndx === SHN_UNDEF && y.name !== '' && y.name !== '.TOC.';
+}
+
+/** Exported by vmlinux or a module: from Module.symvers when given, else the map's export marks. */
+export function isExported(target: { map?: KernelSymbolMap; exports?: Map<string, Export> }, name: string): boolean {
+  return (target.exports ? target.exports.get(name) : target.map?.exporter(name)) !== undefined;
 }

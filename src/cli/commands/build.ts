@@ -1,23 +1,24 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { homedir, release } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
+import { release } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BuildError, runKbuild } from '../../build/kbuild.js';
+import { STB_WEAK } from '../../elf/constants.js';
 import { ElfObject } from '../../elf/object.js';
 import { writeElf } from '../../elf/writer.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { readInput, readTextInput } from '../../io/read-file.js';
-import { buildSymbolMap } from '../../kernel/build-map.js';
-import { loadMap as readMap, writeMap } from '../../kernel/map-load.js';
+import { kernelMapFor } from '../../kernel/map-cache.js';
+import { loadMap as readMap } from '../../kernel/map-load.js';
 import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { ConversionError, convertLivepatch } from '../../livepatch/convert.js';
 import { livepatchInfo } from '../../livepatch/modinfo.js';
+import { isExported, isLoaderSymbol } from '../../livepatch/verify.js';
 import { type Command, parse } from '../args.js';
 import { plural } from '../plural.js';
+import { reportJson } from '../render.js';
 import { help } from './copy.js';
-import { reportJson } from './convert.js';
-import { runningKernelSources } from './symbols.js';
 
 /** The folder holding klp-convert.h, in a checkout and in an installed package alike. */
 export const includeDir = fileURLToPath(new URL('../../../include', import.meta.url));
@@ -31,8 +32,9 @@ Runs kbuild on the module sources in DIR (default: the current folder), as
 'make -C KDIR M=DIR modules', with klp-convert.h on the include path and modpost's
 "undefined!" errors turned into warnings (KBUILD_MODPOST_WARN=1). Then converts
 every livepatch module built (MODULE_INFO(livepatch, "Y")) and writes loadable
-.ko files. modpost warnings about symbols the conversion resolves are hidden;
-a symbol that stays unresolved is an error naming it.
+.ko files. modpost's "undefined!" warnings are hidden: each converted module is
+checked as 'klp-convert verify' checks it, and a symbol that stays unresolved
+is an error naming it.
 
 Options:
   --kdir KDIR        kernel build tree (default /lib/modules/$(uname -r)/build)
@@ -69,7 +71,7 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
     let loaded: KernelSymbolMap | undefined;
     const symbols = values.symbols;
     const loadMap = async (): Promise<KernelSymbolMap> => {
-      loaded ??= symbols ? readMap(symbols) : await defaultMap(kdir);
+      loaded ??= symbols ? readMap(symbols) : await kernelMapFor(kdir);
       return loaded;
     };
 
@@ -78,22 +80,20 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
     let failed = 0;
     for (const ko of built.modules) {
       const obj = ElfObject.parse(readInput(ko), ko);
-      const info = livepatchInfo(obj);
-      const undefinedSyms = built.undefinedSymbols.get(ko) ?? [];
       const out = values.output ? join(resolve(values.output), basename(ko)) : ko;
-      if (!info.livepatch) {
-        if (undefinedSyms.length > 0) {
-          process.stderr.write(`klp-convert: warning: ${ko} references symbols the module loader cannot resolve (${undefinedSyms.join(', ')}) but has no MODULE_INFO(livepatch, "Y"); not converted\n`);
+      if (!livepatchInfo(obj).livepatch) {
+        const target = { exports, map: exports ? undefined : await loadMap() };
+        const unknown = obj.symtab?.symbols.filter((y) => isLoaderSymbol(y) && y.bind !== STB_WEAK && !isExported(target, y.name)).map((y) => y.name) ?? [];
+        if (unknown.length > 0) {
+          process.stderr.write(`klp-convert: warning: ${ko} references symbols the module loader cannot resolve (${unknown.join(', ')}) but has no MODULE_INFO(livepatch, "Y"); not converted\n`);
         }
         if (values.output) copyModule(ko, out);
         continue;
       }
-      const map = await loadMap();
       try {
-        const report = convertLivepatch(obj, { map, exports });
-        const converted = new Set(report.conversions.map((c) => c.moduleSymbol));
-        const left = undefinedSyms.filter((s) => !converted.has(s) && !map.exporter(s));
-        if (left.length > 0) throw new ConversionError(ko, left.map((s) => `'${s}' stays unresolved: no export of it in ${symversPath} and the symbol map does not define it`));
+        // The conversion checks its output with verify's rules, the remaining undefined symbols
+        // against these exports included: modpost's partial list decides nothing.
+        const report = convertLivepatch(obj, { map: await loadMap(), exports });
         writeFileAtomic(out, writeElf(obj));
         for (const w of report.warnings) process.stderr.write(`klp-convert: warning: ${ko}: ${w}\n`);
         reports.push(reportJson(report, ko, out));
@@ -115,40 +115,6 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
 
 function copyModule(from: string, to: string): void {
   if (resolve(from) !== resolve(to)) writeFileAtomic(to, readInput(from));
-}
-
-/**
- * The symbol map of the kernel KDIR is for: cached per release; built from the running kernel when
- * that is the one.
- */
-async function defaultMap(kdir: string): Promise<KernelSymbolMap> {
-  const rel = kernelRelease(kdir);
-  const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
-  const cached = join(cacheDir, `${rel}.map`);
-  if (existsSync(cached)) return readMap(cached);
-  if (rel !== release()) {
-    throw new BuildError(
-      `no symbol map for kernel ${rel}, which is not the running kernel (${release()}): build one with ` +
-        `'klp-convert symbols --kallsyms KALLSYMS --modules /lib/modules/${rel} -o MAP' and pass --symbols MAP (or save it as ${cached})`,
-    );
-  }
-  const { map } = await buildSymbolMap(runningKernelSources());
-  map.meta.set('release', rel);
-  mkdirSync(cacheDir, { recursive: true });
-  writeMap(map, cached, 'binary');
-  return map;
-}
-
-/**
- * The release a kernel tree builds for (`uname -r` of that kernel). UTS_RELEASE first: Debian's
- * headers carry the upstream version (6.1.192) in include/config/kernel.release.
- */
-export function kernelRelease(kdir: string): string {
-  const uts = join(kdir, 'include', 'generated', 'utsrelease.h');
-  const m = existsSync(uts) ? /#define UTS_RELEASE "([^"]+)"/.exec(readFileSync(uts, 'utf8')) : null;
-  if (m) return m[1];
-  const relFile = join(kdir, 'include', 'config', 'kernel.release');
-  return existsSync(relFile) ? readFileSync(relFile, 'utf8').trim() : basename(resolve(kdir, '..'));
 }
 
 /** kbuild's output less its progress lines (CC, LD, MODPOST, make's directory notes): what is left are diagnostics. */

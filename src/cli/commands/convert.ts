@@ -4,10 +4,10 @@ import { writeFileAtomic } from '../../io/atomic-write.js';
 import { readInput, readTextInput } from '../../io/read-file.js';
 import { loadMap, releaseMismatch } from '../../kernel/map-load.js';
 import { parseSymvers } from '../../kernel/symvers.js';
-import { type ConvertReport, convertLivepatch } from '../../livepatch/convert.js';
+import { convertLivepatch } from '../../livepatch/convert.js';
 import { livepatchInfo } from '../../livepatch/modinfo.js';
 import { type Command, UsageError, parse } from '../args.js';
-import { plural } from '../plural.js';
+import { renderReport, reportJson } from '../render.js';
 import { help } from './copy.js';
 
 export const convertCommand: Command = {
@@ -64,30 +64,4 @@ export function runConvert(mapPath: string, input: string, output: string, opts:
   if (opts.json) process.stdout.write(`${JSON.stringify(reportJson(report, input, output), null, 2)}\n`);
   else process.stdout.write(renderReport(report, input, output, opts.verbose ?? false));
   return 0;
-}
-
-export function reportJson(r: ConvertReport, input: string, output: string): unknown {
-  return {
-    input, output, module: r.module, changed: r.changed, alreadyConverted: r.alreadyConverted,
-    conversions: r.conversions.map((c) => ({
-      symbol: c.symbol, moduleSymbol: c.moduleSymbol, object: c.object, position: c.position, klpSymbol: c.klpName, resolvedBy: c.how, file: c.file || null,
-      relocations: c.references.map((ref) => ({ site: ref.site, section: ref.section, offset: Number(ref.offset), type: ref.type, addend: Number(ref.addend) })),
-    })),
-    klpSections: r.klpSections, removedSections: r.removedSections, warnings: r.warnings,
-  };
-}
-
-function renderReport(r: ConvertReport, input: string, output: string, verbose: boolean): string {
-  if (r.alreadyConverted) return `${input}: already converted, nothing to do; ${output} is the same module\n`;
-  if (!r.changed) return `${input}: no reference needs converting; ${output} is the same module\n`;
-  const relocs = r.conversions.reduce((n, c) => n + c.references.length, 0);
-  let out = `${output}: ${plural(r.conversions.length, 'symbol')} and ${plural(relocs, 'relocation')} converted (${r.klpSections.join(', ') || 'no relocation'})\n`;
-  if (verbose) {
-    for (const c of r.conversions) {
-      out += `  ${c.klpName}  [${c.how}${c.file ? `, ${c.file}` : ''}]\n`;
-      for (const ref of c.references) out += `      ${ref.site}\n`;
-    }
-    if (r.removedSections.length > 0) out += `  removed: ${r.removedSections.join(', ')}\n`;
-  }
-  return out;
 }

@@ -1,8 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { type SymbolSources, buildSymbolMap } from '../../kernel/build-map.js';
-import { KernelDataError } from '../../kernel/errors.js';
 import { MAP_FORMATS, type MapFormat, writeMap } from '../../kernel/map-load.js';
+import { runningKernelSources } from '../../kernel/running-kernel.js';
 import { VMLINUX } from '../../kernel/symbol-map.js';
 import { type Command, UsageError, parse } from '../args.js';
 import { help } from './copy.js';
@@ -92,26 +91,6 @@ Options:
 /** `--kallsyms` with no file means the running kernel's. */
 function withDefaultKallsyms(args: string[]): string[] {
   return args.flatMap((a, i) => (a === '--kallsyms' && (i + 1 >= args.length || args[i + 1].startsWith('-')) ? [a, '/proc/kallsyms'] : [a]));
-}
-
-export function runningKernelSources(): SymbolSources {
-  const rel = release();
-  const modules = existsSync(`/lib/modules/${rel}`) ? [`/lib/modules/${rel}`] : [];
-  if (kallsymsHasAddresses()) return { kallsyms: '/proc/kallsyms', modules };
-  const systemMap = `/boot/System.map-${rel}`;
-  if (existsSync(systemMap) && readFileSync(systemMap, 'latin1').length > 1000) return { systemMap, modules };
-  throw new KernelDataError(
-    `no symbols of the running kernel ${rel}: /proc/kallsyms shows no addresses (run as root) and /boot/System.map-${rel} is missing or a placeholder; give --kallsyms, --system-map or --vmlinux`,
-  );
-}
-
-function kallsymsHasAddresses(): boolean {
-  try {
-    const head = readFileSync('/proc/kallsyms', 'latin1').slice(0, 4096).split('\n');
-    return head.some((l) => /^[0-9a-f]+ /.test(l) && !/^0+ /.test(l));
-  } catch {
-    return false;
-  }
 }
 
 function describeSources(s: SymbolSources): string {

@@ -2,14 +2,14 @@ import { ElfObject } from '../../elf/object.js';
 import { readInput, readTextInput } from '../../io/read-file.js';
 import { buildSymbolMap } from '../../kernel/build-map.js';
 import { loadMap, releaseMismatch } from '../../kernel/map-load.js';
+import { runningKernelSources } from '../../kernel/running-kernel.js';
 import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { livepatchInfo } from '../../livepatch/modinfo.js';
 import { verifyLivepatch } from '../../livepatch/verify.js';
 import { type Command, UsageError, parse } from '../args.js';
-import { plural } from '../plural.js';
+import { renderVerification } from '../render.js';
 import { help } from './copy.js';
-import { runningKernelSources } from './symbols.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -58,11 +58,8 @@ Options:
     const result = verifyLivepatch(obj, { map, exports });
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ file, ok: result.findings.length === 0, ...result }, null, 2)}\n`);
-    } else if (result.findings.length === 0) {
-      process.stdout.write(`${file}: OK: ${plural(result.livepatchSymbols, 'livepatch symbol')}, ${plural(result.livepatchRelocations, 'livepatch relocation')} resolve as intended\n`);
     } else {
-      process.stdout.write(`${file}: ${plural(result.findings.length, 'problem')}; the kernel would refuse it or bind it wrongly:\n`);
-      for (const f of result.findings) process.stdout.write(`  [${f.rule}] ${f.site}: ${f.message}\n`);
+      process.stdout.write(renderVerification(file, result));
     }
     return result.findings.length === 0 ? 0 : 1;
   },
