@@ -109,13 +109,13 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
   };
 
   /** The output symbol and addend a relocation of the patched object becomes. */
-  const resolve = (r: Relocation): { symbol: ElfSymbol; addend: bigint } | null => {
+  const resolve = (r: Relocation, inCode: boolean): { symbol: ElfSymbol; addend: bigint } | null => {
     const s = r.symbol;
     if (!s) return null;
     if (!s.section) return { symbol: undefinedSymbol(external(s.name, false)), addend: r.addend };
     const sec = s.section;
     const named = s.type === STT_FUNC || s.type === STT_OBJECT;
-    const point = named ? s.value : targetOffset(r);
+    const point = named ? s.value : targetOffset(r, inCode);
     const placed = inRange(sec, point);
     if (placed) return { symbol: placed.pl.secSym, addend: r.addend + s.value - placed.range.srcStart + placed.range.dstStart };
     // Strings and merged constants: copied whole, compared by content (kpatch includes them all).
@@ -123,7 +123,7 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
       const range = place(sec, 0n, BigInt(sec.size), false);
       return { symbol: placementFor(sec).secSym, addend: r.addend + s.value - range.srcStart + range.dstStart };
     }
-    const t = named ? s : index.containing(sec, r);
+    const t = named ? s : index.containing(sec, r, inCode);
     if (!t) {
       // Anonymous data of this unit (no symbol covers it): a copy is as good as the original, since unnamed data cannot be referenced from elsewhere.
       if (sec.flags & SHF_EXECINSTR || sec.flags & SHF_WRITE) {
@@ -169,7 +169,7 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
       const { from, range, p: pl } = work.shift()!;
       for (const r of relocs.get(from) ?? []) {
         if (r.offset < range.srcStart || r.offset >= range.srcEnd) continue;
-        const to = resolve(r);
+        const to = resolve(r, (from.flags & SHF_EXECINSTR) !== 0);
         if (!to) continue;
         pl.relocs.push({ offset: r.offset - range.srcStart + range.dstStart, type: r.type, symbol: to.symbol, addend: to.addend });
       }
@@ -189,9 +189,9 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
     for (const r of relocs.get(sec) ?? []) {
       const s = r.symbol;
       if (!s?.section) continue;
-      const point = s.type === STT_FUNC || s.type === STT_OBJECT ? s.value + r.addend : targetOffset(r);
-      // Data-relative entries (.orc_unwind_ip, __bug_table...) use the exact address; PC-relative ones at an entry point too.
-      if (inRange(s.section, s.type === STT_SECTION ? r.addend : point, true) || inRange(s.section, point, true)) kept.add(Number(r.offset) / sp.entrySize | 0);
+      // Entries are data: a relocation's addend is the exact offset it describes.
+      const point = s.type === STT_FUNC || s.type === STT_OBJECT ? s.value + r.addend : r.addend;
+      if (inRange(s.section, point, true)) kept.add(Number(r.offset) / sp.entrySize | 0);
     }
     const list = [...kept].sort((a, b) => a - b);
     keptBySection.set(sp.name, list);

@@ -74,8 +74,8 @@ const PC_RELATIVE_X86_64 = new Set([2, 4, 24]); // R_X86_64_PC32, PLT32, PC64
  * instructions whose displacement ends them. Instructions with an immediate after the
  * displacement are off by its size; see `containing`.
  */
-export function targetOffset(r: Relocation): bigint {
-  return PC_RELATIVE_X86_64.has(r.type) ? r.addend + 4n : r.addend;
+export function targetOffset(r: Relocation, inCode: boolean): bigint {
+  return inCode && PC_RELATIVE_X86_64.has(r.type) ? r.addend + 4n : r.addend;
 }
 
 /** Named functions and objects of an object, per section, sorted by address. */
@@ -99,11 +99,11 @@ export class SymbolIndex {
    * exactly there is preferred. Choosing a neighbour in the same input section is still
    * address-correct, since the kernel's linker keeps an input section contiguous.
    */
-  containing(section: Section, r: Relocation): ElfSymbol | undefined {
+  containing(section: Section, r: Relocation, inCode: boolean): ElfSymbol | undefined {
     const list = this.bySection.get(section);
     if (!list) return undefined;
-    const base = targetOffset(r);
-    if (PC_RELATIVE_X86_64.has(r.type)) {
+    const base = targetOffset(r, inCode);
+    if (inCode && PC_RELATIVE_X86_64.has(r.type)) {
       for (const imm of [0n, 1n, 2n, 4n]) {
         const exact = list.find((s) => s.value === base + imm);
         if (exact) return exact;
@@ -140,7 +140,7 @@ interface Side {
 }
 
 /** A relocation as something comparable across the two compilations: never raw symbol indices. */
-function normalise(side: Side, r: Relocation): string {
+function normalise(side: Side, r: Relocation, inCode: boolean): string {
   const s = r.symbol;
   if (!s) return `-:${r.type}:${r.addend}`;
   if (!s.section) return `U:${s.name}:${r.type}:${r.addend}`;
@@ -150,12 +150,12 @@ function normalise(side: Side, r: Relocation): string {
     return `N:${side.canon(s)}:${r.type}:${r.addend}`;
   }
   // Section symbol: strings by content, constants by bytes, else the named symbol it lands in.
-  const at = Number(targetOffset(r));
+  const at = Number(targetOffset(r, inCode));
   if (sec.flags & SHF_STRINGS) return `STR:${r.type}:${JSON.stringify(cString(sec.data, at))}`;
   if (sec.flags & SHF_MERGE && sec.entsize > 0) {
     return `CST:${r.type}:${Buffer.from(sec.data.subarray(at, at + sec.entsize)).toString('hex')}`;
   }
-  const inner = side.index.containing(sec, r);
+  const inner = side.index.containing(sec, r, inCode);
   if (inner && !isPerSiteStatic(inner)) return `N:${side.canon(inner)}:${r.type}:${r.addend - inner.value}`;
   if (inner) return `S:${correlationKey(inner.name)}:${r.type}:${r.addend - inner.value}`;
   return `SEC:${correlationKey(sec.name)}:${r.type}:${r.addend}`;
@@ -175,7 +175,7 @@ function fingerprint(side: Side, s: ElfSymbol): string {
   const parts = [`${s.size}`, sec.type === SHT_NOBITS ? '' : Buffer.from(sec.data.subarray(Number(start), Number(end))).toString('hex')];
   for (const r of side.relocs.get(sec) ?? []) {
     if (r.offset < start || r.offset >= end) continue;
-    parts.push(`${r.offset - start}:${normalise(side, r)}`);
+    parts.push(`${r.offset - start}:${normalise(side, r, (sec.flags & SHF_EXECINSTR) !== 0)}`);
   }
   return parts.join('|');
 }
