@@ -144,7 +144,7 @@ export function formatFilePatch(fp: FilePatch): string {
   return `${out.join('\n')}\n`;
 }
 
-/** Line numbers of the old file that the patch removes or inserts before (1-based). */
+/** Line numbers of the old file that the patch removes or inserts after (1-based). */
 export function editedOldLines(fp: FilePatch): Set<number> {
   const edited = new Set<number>();
   for (const h of fp.hunks) {
@@ -152,7 +152,7 @@ export function editedOldLines(fp: FilePatch): Set<number> {
     for (const l of h.lines) {
       if (l[0] === ' ') oldLine++;
       else if (l[0] === '-') edited.add(oldLine++);
-      else if (l[0] === '+') edited.add(oldLine);
+      else if (l[0] === '+') edited.add(Math.max(1, oldLine - 1));
     }
   }
   return edited;
