@@ -3,11 +3,12 @@ import { type Command, UsageError } from './args.js';
 import { buildCommand, includeDir } from './commands/build.js';
 import { convertCommand, runConvert } from './commands/convert.js';
 import { copyCommand } from './commands/copy.js';
+import { createCommand } from './commands/create.js';
 import { inspectCommand } from './commands/inspect.js';
 import { verifyCommand } from './commands/verify.js';
 import { symbolsCommand } from './commands/symbols.js';
 
-const commands: Command[] = [buildCommand, convertCommand, verifyCommand, inspectCommand, symbolsCommand, copyCommand];
+const commands: Command[] = [buildCommand, convertCommand, verifyCommand, inspectCommand, symbolsCommand, copyCommand, createCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

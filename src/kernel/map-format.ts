@@ -1,5 +1,5 @@
 import { KernelDataError } from './errors.js';
-import { IndexedSymbolMap, bucketCount, hashBytes, hashString } from './map-index.js';
+import { IndexedSymbolMap, bucketCount, hashString } from './map-index.js';
 import type { MemorySymbolMap } from './symbol-map.js';
 
 /**

@@ -1,0 +1,122 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { release } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { readTextInput } from '../../io/read-file.js';
+import { buildSymbolMap } from '../../kernel/build-map.js';
+import { loadMap as readMap, writeMap } from '../../kernel/map-load.js';
+import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
+import { parseSymvers } from '../../kernel/symvers.js';
+import { createLivepatch, type CreateReport } from '../../create/create.js';
+import { PatchFormatError } from '../../create/patch.js';
+import { CreateError, cacheRoot, kernelTarget } from '../../create/tree.js';
+import { type Command, UsageError, parse } from '../args.js';
+import { includeDir } from './build.js';
+import { help } from './copy.js';
+
+const REASONS: Record<string, string> = {
+  edited: 'edited directly',
+  'clone-of-edited': 'a clone GCC made of an edited function',
+  'inlined-callee-changed': 'a callee inlined into it changed',
+  'cold-part-changed': 'its .cold part changed',
+  new: 'new function',
+};
+
+export const createCommand: Command = {
+  name: 'create',
+  summary: 'build a verified livepatch module from source patches (Debian kernels)',
+  help: `Usage: klp-convert create [--kernel REL] [-o OUT.ko] FIX.patch...
+
+Builds a livepatch module from unified diffs against the target kernel's source
+(-p1, as 'git diff' writes them). Rebuilds only the C files the patches touch,
+original and patched, with the kernel's own compiler, configuration and flags
+(plus -ffunction-sections -fdata-sections), compares the two objects function by
+function, and packs the changed and new functions into livepatch-<name>.ko:
+references to the running kernel become livepatch relocations at the exact
+position, the module is built with kbuild against the kernel's headers, then
+converted and verified. The kernel's source (linux-source-<ver> of the exact
+package version) is downloaded and prepared once per release, in
+~/.cache/klp-convert/trees/<release>.
+
+Options:
+  --kernel REL       target kernel release (default: the running one, $(uname -r))
+  -o, --output FILE  where to write the module (default: ./livepatch-<name>.ko)
+  -n, --name NAME    module name (default: livepatch-<first patch's file name>)
+  --vmlinux FILE     the kernel's vmlinux with symbols (default: the -dbg vmlinux
+                     fetched by scripts/debian-kernel.sh --dbg REL, or
+                     /usr/lib/debug/boot/vmlinux-REL)
+  -s, --symbols MAP  symbol map of the target kernel (default: built from that
+                     vmlinux and its modules, cached as ~/.cache/klp-convert/REL.map)
+  --replace          the patch replaces every livepatch loaded before (default)
+  --no-replace       the patch stacks on the ones loaded before
+  --dry-run          print only which functions would be replaced and why
+  --json             print the report as JSON
+  -h, --help         this text
+
+Refused, naming the symbol and the reason: changes to initialised data or to
+the layout of existing data, to __init code, to functions without an ftrace
+site (notrace), to assembly files and to headers.`,
+  async run(args) {
+    const { values, positionals } = parse('create', args, {
+      kernel: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      name: { type: 'string', short: 'n' },
+      vmlinux: { type: 'string' },
+      symbols: { type: 'string', short: 's' },
+      replace: { type: 'boolean' },
+      'no-replace': { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    if (values.help) return help(createCommand);
+    if (positionals.length === 0) throw new UsageError('no patch given', 'create');
+    if (values.replace && values['no-replace']) throw new UsageError('--replace and --no-replace exclude each other', 'create');
+    const rel = values.kernel ?? release();
+    const target = kernelTarget(rel);
+    const patches = positionals.map((p) => ({ path: p, text: readTextInput(p, 'patch') }));
+    const kernelCache = join(cacheRoot(), 'debian', rel);
+    const vmlinux = values.vmlinux ?? [join(kernelCache, 'vmlinux-dbg'), `/usr/lib/debug/boot/vmlinux-${rel}`].find((p) => existsSync(p));
+    if (!vmlinux) throw new CreateError(`no vmlinux with symbols for ${rel}: run 'scripts/debian-kernel.sh --dbg ${rel}' or install linux-image-${rel}-dbg, or give --vmlinux`);
+    const symversPath = join(target.headers, 'Module.symvers');
+    const exports = parseSymvers(readTextInput(symversPath, 'Module.symvers'), symversPath);
+    const started = Date.now();
+    const progress = (step: string) => {
+      process.stderr.write(`klp-convert create: [${((Date.now() - started) / 1000).toFixed(1)}s] ${step}\n`);
+    };
+    const loadMap = async (): Promise<KernelSymbolMap> => {
+      if (values.symbols) return readMap(values.symbols);
+      const cached = join(cacheRoot(), `${rel}.map`);
+      if (existsSync(cached)) return readMap(cached);
+      const modules = [join(kernelCache, 'root', 'lib', 'modules', rel, 'kernel'), `/lib/modules/${rel}/kernel`].find((p) => existsSync(p));
+      progress(`building the symbol map of ${rel} (cached as ${cached})`);
+      const { map } = await buildSymbolMap({ vmlinux, modules: modules ? [modules] : [], symvers: symversPath, keepGoing: true });
+      map.meta.set('release', rel);
+      mkdirSync(cacheRoot(), { recursive: true });
+      writeMap(map, cached, 'binary');
+      return map;
+    };
+    let report: CreateReport;
+    try {
+      report = await createLivepatch({
+        target, patches, name: values.name, replace: !values['no-replace'], dryRun: !!values['dry-run'], vmlinux, loadMap, exports, includeDir, progress,
+      });
+    } catch (e) {
+      if (e instanceof PatchFormatError) throw new CreateError(e.message);
+      throw e;
+    }
+    const out = report.output ? resolve(values.output ?? `${report.module}.ko`) : undefined;
+    if (out && report.output) writeFileAtomic(out, report.output);
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ module: report.module, release: report.release, output: out ?? null, functions: report.functions, externals: report.externals }, null, 2)}\n`);
+      return 0;
+    }
+    for (const f of report.functions) {
+      const old = f.oldName === null ? '' : ` replaces ${f.object} ${f.oldName}${f.sympos ? `,${f.sympos}` : ''}`;
+      const via = f.via.length > 0 && f.reason !== 'edited' ? ` (${f.via.join(', ')})` : '';
+      const shipped = f.shipped === 'differs' ? ' [warning: the rebuilt original differs from the shipped code]' : f.shipped === 'identical' ? ' [rebuilt original = shipped code]' : '';
+      process.stdout.write(`${f.unit}: ${f.name}${old}: ${REASONS[f.reason]}${via}${shipped}\n`);
+    }
+    if (out) process.stdout.write(`${out}: ${basename(out)} written and verified\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,283 @@
+/**
+ * `klp-convert create`: from source patches to a verified livepatch module for a Debian kernel.
+ * Rebuilds only the translation units the patches touch, original and patched, with the
+ * kernel's own compiler, configuration and flags; diffs them; assembles the changed and new
+ * functions into an object; builds the klp_patch glue with kbuild against the kernel's headers;
+ * converts and verifies the result with the converter and verifier every other command uses.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { runKbuild } from '../build/kbuild.js';
+import { STB_LOCAL, STT_FUNC, STT_OBJECT } from '../elf/constants.js';
+import { ElfObject } from '../elf/object.js';
+import { writeElf } from '../elf/writer.js';
+import type { KernelSymbolMap } from '../kernel/symbol-map.js';
+import { VMLINUX } from '../kernel/symbol-map.js';
+import type { Export } from '../kernel/symvers.js';
+import { convertLivepatch } from '../livepatch/convert.js';
+import { MAX_OBJECT_NAME, klpSymbolName } from '../livepatch/klp-format.js';
+import { verifyLivepatch } from '../livepatch/verify.js';
+import { assemble } from './assemble.js';
+import { type Reason, diffUnit, relocationsOf } from './diff.js';
+import { VmlinuxSymbols } from './locate.js';
+import { type FilePatch, editedOldLines, formatFilePatch, functionRanges, parsePatch, withLineDirectives } from './patch.js';
+import { CreateError, type KernelTarget, type Progress, type Tree, compileUnit, objectOf, prepareTree, recordedCommand, treeFile } from './tree.js';
+
+export interface CreateOptions {
+  target: KernelTarget;
+  /** Patch files and their text. */
+  patches: { path: string; text: string }[];
+  /** Module name; default livepatch-<first patch's name>. */
+  name?: string;
+  replace: boolean;
+  dryRun: boolean;
+  /** vmlinux with its symbol table (the -dbg package's). */
+  vmlinux: string;
+  /** Symbol map and exports of the target kernel, for the converter and verifier. */
+  loadMap: () => Promise<KernelSymbolMap>;
+  exports: Map<string, Export>;
+  /** Folder of klp-convert.h, for kbuild. */
+  includeDir: string;
+  progress: Progress;
+}
+
+export interface FunctionReport {
+  name: string;
+  object: string;
+  unit: string;
+  oldName: string | null;
+  sympos: number | null;
+  reason: Reason;
+  via: string[];
+  /** Whether the rebuilt original is the shipped code (relocation fields masked). */
+  shipped: 'identical' | 'differs' | 'not-checked';
+}
+
+export interface CreateReport {
+  module: string;
+  release: string;
+  functions: FunctionReport[];
+  externals: string[];
+  output?: Uint8Array;
+}
+
+const FFLAGS = ['-ffunction-sections', '-fdata-sections'];
+
+/** `livepatch-<name>`, in the characters kbuild and the kernel accept, within MODULE_NAME_LEN. */
+export function moduleName(patchPath: string): string {
+  const stem = basename(patchPath).replace(/\.(patch|diff)$/, '').replace(/[^A-Za-z0-9_-]/g, '-');
+  return `livepatch-${stem}`.slice(0, MAX_OBJECT_NAME);
+}
+
+function applyPatch(dir: string, fp: FilePatch): void {
+  const r = spawnSync('patch', ['-p1', '--no-backup-if-mismatch', '-f', '-s', '-d', dir], { input: formatFilePatch(fp), encoding: 'utf8' });
+  if (r.status !== 0) throw new CreateError(`${fp.path}: the patch does not apply to the kernel's source:\n${`${r.stdout}${r.stderr}`.trim()}`);
+}
+
+interface UnitInfo {
+  source: string;
+  object: string;
+  module: boolean;
+}
+
+function unitInfo(tree: Tree, source: string, progress: Progress): UnitInfo {
+  const cmd = recordedCommand(tree, source, progress);
+  const modname = /-DKBUILD_MODNAME='"([^"]+)"'/.exec(cmd)?.[1];
+  const isModule = /(^| )-DMODULE( |$)/.test(cmd);
+  if (isModule && !modname) throw new CreateError(`${source}: the recorded command names no KBUILD_MODNAME`);
+  return { source, object: isModule ? modname!.replace(/-/g, '_') : VMLINUX, module: isModule };
+}
+
+/** Bytes of the function compiled as the kernel was (normal sections) vs the shipped vmlinux, relocation fields masked. */
+function shippedMatch(vml: VmlinuxSymbols, normalObj: string, name: string, address: bigint | undefined): 'identical' | 'differs' | 'not-checked' {
+  if (address === undefined || !existsSync(normalObj)) return 'not-checked';
+  const obj = ElfObject.parse(readFileSync(normalObj));
+  const sym = obj.symtab?.symbols.find((s) => s.name === name && s.type === STT_FUNC && s.section);
+  if (!sym) return 'not-checked';
+  const start = Number(sym.value);
+  const size = Number(sym.size);
+  const mine = Uint8Array.from(sym.section!.data.subarray(start, start + size));
+  const theirs = vml.bytesAt(address, size);
+  if (!theirs) return 'not-checked';
+  const shipped = Uint8Array.from(theirs);
+  for (const r of relocationsOf(obj).get(sym.section!) ?? []) {
+    const at = Number(r.offset) - start;
+    if (at < 0 || at >= size) continue;
+    const width = r.type === 1 || r.type === 24 ? 8 : 4;
+    for (let k = at; k < Math.min(size, at + width); k++) mine[k] = shipped[k] = 0;
+  }
+  return Buffer.compare(Buffer.from(mine), Buffer.from(shipped)) === 0 ? 'identical' : 'differs';
+}
+
+export async function createLivepatch(opts: CreateOptions): Promise<CreateReport> {
+  const { target, progress } = opts;
+  const files: FilePatch[] = opts.patches.flatMap((p) => parsePatch(p.text, p.path));
+  const problems: string[] = [];
+  for (const f of files) {
+    if (/\.(S|s)$/.test(f.path)) problems.push(`${f.path}: assembly files cannot be livepatched (no ftrace sites, no function boundaries the diff can trust)`);
+    else if (f.path.endsWith('.h')) problems.push(`${f.path}: header patches are not supported: every unit that includes it would have to be rebuilt; move the change into the .c files that need it`);
+    else if (!f.path.endsWith('.c')) problems.push(`${f.path}: only C source files can be patched (not build files or documentation)`);
+    else if (f.oldPath === null || f.newPath === null) problems.push(`${f.path}: adding or removing a whole file is not supported`);
+  }
+  const seen = new Set<string>();
+  for (const f of files) {
+    if (seen.has(f.path)) problems.push(`${f.path}: patched by more than one patch; combine them`);
+    seen.add(f.path);
+  }
+  if (problems.length > 0) throw new CreateError(`cannot create a livepatch:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  const name = opts.name ?? moduleName(opts.patches[0].path);
+
+  const t0 = Date.now();
+  const tree = prepareTree(target, progress);
+  const work = mkdtempSync(join(tmpdir(), 'klp-create-'));
+  try {
+    const functions: FunctionReport[] = [];
+    const externals = new Set<string>();
+    const objects: { path: string; object: string; entries: { oldName: string; entry: string; sympos: number }[] }[] = [];
+    let vml: VmlinuxSymbols | undefined;
+    const vmlinux = (): VmlinuxSymbols => (vml ??= new VmlinuxSymbols(opts.vmlinux));
+    let map: KernelSymbolMap | undefined;
+
+    for (const [n, fp] of files.entries()) {
+      const unit = unitInfo(tree, fp.path, progress);
+      const origSrc = treeFile(tree, fp.path);
+      const patchedDir = join(work, `src${n}`);
+      mkdirSync(join(patchedDir, dirname(fp.path)), { recursive: true });
+      copyFileSync(origSrc, join(patchedDir, fp.path));
+      applyPatch(patchedDir, withLineDirectives(fp));
+      const patchedSrc = join(work, `patched${n}.c`);
+      writeFileSync(patchedSrc, `#line 1 "${origSrc}"\n${readFileSync(join(patchedDir, fp.path), 'utf8')}`);
+      const edits = editedOldLines(fp);
+      const edited = new Set(functionRanges(readFileSync(origSrc, 'utf8')).filter((r) => [...edits].some((l) => l >= r.first && l <= r.last)).map((r) => r.name));
+
+      progress(`compiling ${fp.path}, original and patched`);
+      const origObj = join(work, `orig${n}.o`);
+      const patchedObj = join(work, `patched${n}.o`);
+      compileUnit(tree, fp.path, origSrc, origObj, FFLAGS, progress);
+      compileUnit(tree, fp.path, patchedSrc, patchedObj, FFLAGS, progress);
+      const orig = ElfObject.parse(readFileSync(origObj), origObj);
+      const patched = ElfObject.parse(readFileSync(patchedObj), patchedObj);
+      const diff = diffUnit(orig, patched, edited);
+      if (diff.refusals.length > 0) {
+        throw new CreateError(`${fp.path}: the patch changes what a livepatch cannot:\n${diff.refusals.map((r) => `  - ${r.symbol}: ${r.reason}`).join('\n')}`);
+      }
+      if (diff.functions.length === 0) continue;
+
+      // Where each original symbol is in the running kernel, and its sympos.
+      const locals = (orig.symtab?.symbols ?? []).filter((s) => s.bind === STB_LOCAL && (s.type === STT_FUNC || s.type === STT_OBJECT) && s.section).map((s) => s.name);
+      const location = unit.module ? undefined : vmlinux().locate(basename(fp.path), locals);
+      const origByName = new Map((orig.symtab?.symbols ?? []).filter((s) => s.section && s.name).map((s) => [s.name, s]));
+      const modMap = unit.module ? (map ??= await opts.loadMap()) : undefined;
+      const positionOf = (sym: string, definedInUnit: boolean): number => {
+        if (unit.module) {
+          const o = modMap!.object(unit.object);
+          if (!o) throw new CreateError(`${fp.path}: module ${unit.object} is not in the symbol map`);
+          const count = o.count(sym);
+          if (count === 1) return 0;
+          throw new CreateError(`${fp.path}: '${sym}' is defined ${count} times in module ${unit.object}; telling them apart in a module is not supported yet`);
+        }
+        const isLocal = definedInUnit && origByName.get(sym)?.bind === STB_LOCAL;
+        const addr = isLocal ? location!.locals.get(sym) : vmlinux().globalAddress(sym);
+        if (addr === undefined) throw new CreateError(`${fp.path}: '${sym}' is not in ${opts.vmlinux}'s symbols${isLocal ? ` for ${location!.file}` : ''} (discarded or renamed at link time?)`);
+        return vmlinux().position(sym, addr).position;
+      };
+      const external = (sym: string, definedInUnit: boolean): string => {
+        const exp = opts.exports.get(sym);
+        const isGlobal = !definedInUnit || origByName.get(sym)?.bind !== STB_LOCAL;
+        if (exp && isGlobal && exp.object === VMLINUX) return sym;
+        if (!definedInUnit && !unit.module && vmlinux().globalAddress(sym) === undefined) return sym; // another module's export: the converter decides
+        if (!definedInUnit && unit.module) return sym;
+        return klpSymbolName(unit.object, sym, positionOf(sym, definedInUnit));
+      };
+
+      const asm = assemble(diff, target.series, external);
+      for (const e of asm.externals) externals.add(e);
+      const entries = asm.entries.map((e) => ({ oldName: e.change.oldName!, entry: e.entry, sympos: positionOf(e.change.oldName!, true) }));
+      const normalObj = join(tree.build, objectOf(fp.path));
+      for (const f of diff.functions) {
+        const sympos = f.oldName === null ? null : entries.find((e) => e.oldName === f.oldName)!.sympos;
+        const addr = f.oldName !== null && location ? (location.locals.get(f.oldName) ?? vmlinux().globalAddress(f.oldName)) : undefined;
+        functions.push({
+          name: f.symbol.name, object: unit.object, unit: fp.path, oldName: f.oldName, sympos, reason: f.reason, via: f.via,
+          shipped: f.oldName !== null && !unit.module ? shippedMatch(vmlinux(), normalObj, f.oldName, addr) : 'not-checked',
+        });
+      }
+      const codePath = join(work, `code${n}.o`);
+      writeFileSync(codePath, writeElf(asm.object));
+      objects.push({ path: codePath, object: unit.object, entries });
+    }
+    vml?.close();
+    if (functions.length === 0) throw new CreateError('the patches change no function: nothing to livepatch');
+    if (opts.dryRun) return { module: name, release: target.release, functions, externals: [...externals] };
+
+    // The glue: one klp_object per patched object, built by kbuild against the kernel's headers.
+    progress(`building ${name}.ko with kbuild`);
+    const kmod = join(work, 'kmod');
+    mkdirSync(kmod);
+    const byObject = new Map<string, { oldName: string; entry: string; sympos: number }[]>();
+    for (const o of objects) byObject.set(o.object, [...(byObject.get(o.object) ?? []), ...o.entries]);
+    const decl = [...byObject.values()].flat().map((e) => `extern void ${e.entry}(void);`).join('\n');
+    const funcs = [...byObject.entries()].map(([obj, list], i) => `static struct klp_func funcs${i}[] = { /* ${obj} */\n${list.map((e) => `\t{ .old_name = "${e.oldName}", .new_func = ${e.entry}, .old_sympos = ${e.sympos} },`).join('\n')}\n\t{ }\n};`).join('\n');
+    const objs = [...byObject.keys()].map((obj, i) => `\t{ .name = ${obj === VMLINUX ? 'NULL' : `"${obj}"`}, .funcs = funcs${i} },`).join('\n');
+    writeFileSync(join(kmod, 'glue.c'), `// Generated by klp-convert create.
+#include <linux/module.h>
+#include <linux/livepatch.h>
+
+${decl}
+
+${funcs}
+
+static struct klp_object objs[] = {
+${objs}
+\t{ }
+};
+
+static struct klp_patch patch = {
+\t.mod = THIS_MODULE,
+\t.objs = objs,
+\t.replace = ${opts.replace ? 'true' : 'false'},
+};
+
+static int __init livepatch_init(void)
+{
+\treturn klp_enable_patch(&patch);
+}
+
+static void __exit livepatch_exit(void)
+{
+}
+
+module_init(livepatch_init);
+module_exit(livepatch_exit);
+MODULE_LICENSE("GPL");
+MODULE_INFO(livepatch, "Y");
+MODULE_DESCRIPTION("livepatch generated by klp-convert create from ${opts.patches.map((p) => basename(p.path)).join(', ')}");
+`);
+    objects.forEach((o, i) => {
+      copyFileSync(o.path, join(kmod, `code${i}.o_shipped`));
+      // modpost reads each object's .cmd (for its source list); a shipped object has none (klp-build writes an empty one too).
+      writeFileSync(join(kmod, `.code${i}.o.cmd`), '');
+    });
+    writeFileSync(join(kmod, 'Kbuild'), `obj-m := ${name}.o\n${name}-y := glue.o ${objects.map((_, i) => `code${i}.o`).join(' ')}\n`);
+    const built = runKbuild(kmod, target.headers, opts.includeDir, 2);
+    const ko = built.modules[0];
+    if (!ko || !existsSync(ko)) throw new CreateError(`kbuild built no module in ${kmod}:\n${built.output}`);
+
+    progress('converting and verifying');
+    map ??= await opts.loadMap();
+    const obj = ElfObject.parse(readFileSync(ko), ko);
+    convertLivepatch(obj, { map, exports: opts.exports });
+    const bytes = writeElf(obj);
+    const check = verifyLivepatch(ElfObject.parse(bytes, `${name}.ko`), { map, exports: opts.exports });
+    if (check.findings.length > 0) {
+      throw new CreateError(`the generated ${name}.ko fails verification:\n${check.findings.map((f) => `  - [${f.rule}] ${f.site}: ${f.message}`).join('\n')}`);
+    }
+    progress(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return { module: name, release: target.release, functions, externals: [...externals], output: bytes };
+  } finally {
+    if (!process.env.KLP_CREATE_KEEP) rmSync(work, { recursive: true, force: true });
+    else progress(`work folder kept: ${work}`);
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * The target kernel's own source, configured and prepared once per release in a cache outside
+ * the checkout, and the compilation of single translation units in it with the exact command the
+ * kernel's build used. Debian only: the recipe is the one measured for Debian's 6.1 kernel
+ * (../shared/reference/debian-kernels.md §3), where a rebuilt translation unit is byte-identical to
+ * the shipped kernel.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { BuildError } from '../build/kbuild.js';
+
+export class CreateError extends BuildError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CreateError';
+  }
+}
+
+export type Progress = (step: string) => void;
+
+/** What identifies the target kernel's build: read from its headers package. */
+export interface KernelTarget {
+  release: string;
+  /** Debian package version of the kernel (6.1.192-2): the linux-source version that built it. */
+  packageVersion: string;
+  /** Upstream major.minor (6.1): the linux-source-<ver> package name. */
+  series: string;
+  headers: string;
+  /** CONFIG_CC_VERSION_TEXT: the compiler that built the kernel. */
+  ccVersionText: string;
+  /** The compiler command (gcc-12): the first word of CONFIG_CC_VERSION_TEXT. */
+  cc: string;
+}
+
+export function cacheRoot(): string {
+  return process.env.KLP_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
+}
+
+/** The headers of a release: installed, or fetched by scripts/debian-kernel.sh into the cache. */
+export function headersDir(release: string): string {
+  const candidates = [`/usr/src/linux-headers-${release}`, join(cacheRoot(), 'debian', release, 'root', 'usr', 'src', `linux-headers-${release}`)];
+  const found = candidates.find((d) => existsSync(join(d, '.config')));
+  if (!found) throw new CreateError(`no headers for kernel ${release} (looked in ${candidates.join(', ')}): install linux-headers-${release} or run scripts/debian-kernel.sh ${release}`);
+  return found;
+}
+
+export function kernelTarget(release: string): KernelTarget {
+  const headers = headersDir(release);
+  const pkgFile = join(headers, 'include', 'generated', 'package.h');
+  // Debian's kernel build writes its package version into LINUX_PACKAGE_ID (debian/rules.real).
+  const pkg = existsSync(pkgFile) ? /LINUX_PACKAGE_ID\s+" Debian ([^"\s]+)"/.exec(readFileSync(pkgFile, 'utf8')) : null;
+  if (!pkg) throw new CreateError(`${pkgFile}: no Debian package version (LINUX_PACKAGE_ID): only Debian kernels are supported`);
+  const config = readFileSync(join(headers, '.config'), 'utf8');
+  const cc = /^CONFIG_CC_VERSION_TEXT="([^"]*)"/m.exec(config);
+  if (!cc) throw new CreateError(`${headers}/.config has no CONFIG_CC_VERSION_TEXT`);
+  const series = /^(\d+\.\d+)/.exec(pkg[1]);
+  if (!series) throw new CreateError(`cannot read the kernel series from package version ${pkg[1]}`);
+  if (!/^CONFIG_LIVEPATCH=y/m.test(config)) throw new CreateError(`kernel ${release} is built without CONFIG_LIVEPATCH`);
+  return { release, packageVersion: pkg[1], series: series[1], headers, ccVersionText: cc[1], cc: cc[1].split(' ')[0] };
+}
+
+export interface Tree {
+  target: KernelTarget;
+  src: string;
+  /** Debian builds out of tree here (seen in the -dbg vmlinux's DW_AT_comp_dir). */
+  build: string;
+}
+
+/**
+ * Make variables and environment of Debian's kernel build (debian/rules.real of linux 6.1;
+ * measured in debian-kernels.md §3): without DISTRIBUTION_* lib/dump_stack.c gets another package
+ * string, without CC=gcc-12 CONFIG_CC_VERSION_TEXT changes, without KERNELRELEASE vermagic does.
+ */
+export function makeInvocation(tree: Tree): { args: string[]; env: NodeJS.ProcessEnv } {
+  const t = tree.target;
+  return {
+    args: ['-C', tree.src, `O=${tree.build}`, 'ARCH=x86', `CC=${t.cc}`, `KERNELRELEASE=${t.release}`, 'KBUILD_BUILD_USER=debian-kernel', 'KBUILD_BUILD_HOST=lists.debian.org'],
+    env: { ...process.env, DISTRIBUTION_OFFICIAL_BUILD: '1', DISTRIBUTOR: 'Debian', DISTRIBUTION_VERSION: t.packageVersion, KCFLAGS: '', KBUILD_OUTPUT: '' },
+  };
+}
+
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; what: string }): string {
+  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env, encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.error) throw new CreateError(`${opts.what}: cannot run ${cmd}: ${r.error.message}`);
+  if (r.status !== 0) {
+    const tail = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-15).join('\n');
+    throw new CreateError(`${opts.what} failed (${cmd} exit ${r.status}):\n${tail}`);
+  }
+  return r.stdout;
+}
+
+/** The host tools `olddefconfig` and `modules_prepare` need (kconfig, objtool, sign-file). */
+function checkHostTools(cc: string): void {
+  const missing: string[] = [];
+  for (const [tool, pkg] of [['flex', 'flex'], ['bison', 'bison'], ['pahole', 'dwarves'], [cc, cc], ['make', 'make']] as const) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(pkg);
+  }
+  if (!existsSync('/usr/include/gelf.h')) missing.push('libelf-dev');
+  if (!existsSync('/usr/include/openssl/ssl.h')) missing.push('libssl-dev');
+  if (missing.length > 0) throw new CreateError(`preparing a kernel tree needs: ${missing.join(' ')} (apt-get install ${missing.join(' ')})`);
+}
+
+/**
+ * The compiler on this machine must be the one that built the kernel: its version text must be
+ * CONFIG_CC_VERSION_TEXT (what kconfig records from `$(CC) --version`, scripts/Kconfig.include).
+ */
+export function checkCompiler(t: KernelTarget): void {
+  const r = spawnSync(t.cc, ['--version'], { encoding: 'utf8' });
+  const first = r.status === 0 ? r.stdout.split('\n')[0] : '';
+  if (first !== t.ccVersionText) {
+    throw new CreateError(`kernel ${t.release} was built with '${t.ccVersionText}'; this machine's ${t.cc} ${first ? `is '${first}'` : 'is missing'}: a livepatch must be compiled with the kernel's own compiler`);
+  }
+}
+
+/** The served versions of a package in the system's apt sources. */
+function servedVersions(pkg: string): string[] {
+  const r = spawnSync('apt-cache', ['madison', pkg], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.split('\n').map((l) => l.split('|')[1]?.trim()).filter((v): v is string => !!v) : [];
+}
+
+/**
+ * Source and prepared build folder of the target kernel, made once: `apt-get download
+ * linux-source-<series>=<version>` (refused when the archive does not serve the kernel's exact
+ * version), extract, the headers' .config, `olddefconfig` (must leave it unchanged), then
+ * `modules_prepare`. Each step leaves a stamp, so an interrupted preparation resumes.
+ */
+export function prepareTree(target: KernelTarget, progress: Progress): Tree {
+  const base = join(cacheRoot(), 'trees', target.release);
+  const src = join(base, `linux-source-${target.series}`);
+  const tree: Tree = { target, src, build: join(src, 'debian', 'build', 'build_amd64_none_amd64') };
+  const extracted = join(base, 'source.done');
+  const prepared = join(base, 'prepared.done');
+  if (existsSync(prepared)) return tree;
+  checkCompiler(target);
+  checkHostTools(target.cc);
+  mkdirSync(base, { recursive: true });
+  if (!existsSync(extracted)) {
+    const pkg = `linux-source-${target.series}`;
+    const versions = servedVersions(pkg);
+    if (!versions.includes(target.packageVersion)) {
+      throw new CreateError(`kernel ${target.release} is Debian ${target.packageVersion}, but apt serves ${pkg} ${versions.length ? versions.join(', ') : '(none)'}: the source must be the kernel's exact version (update the kernel, or add the suite that has it)`);
+    }
+    const dl = join(base, 'download');
+    rmSync(dl, { recursive: true, force: true });
+    mkdirSync(dl, { recursive: true });
+    progress(`downloading ${pkg}=${target.packageVersion}`);
+    run('apt-get', ['download', '-q', `${pkg}=${target.packageVersion}`], { cwd: dl, what: `apt-get download ${pkg}` });
+    const deb = readdirSync(dl).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new CreateError(`apt-get download ${pkg} left no .deb in ${dl}`);
+    progress(`extracting ${deb} (about 1.5 GB)`);
+    rmSync(src, { recursive: true, force: true });
+    run('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/src/${pkg}.tar.xz | tar -xJ -C "$2"`, 'sh', join(dl, deb), base], { what: `extracting ${deb}` });
+    if (!existsSync(join(src, 'Makefile'))) throw new CreateError(`${deb} did not contain ${pkg}/Makefile`);
+    rmSync(dl, { recursive: true, force: true });
+    writeFileSync(extracted, `${target.packageVersion}\n`);
+  }
+  mkdirSync(tree.build, { recursive: true });
+  copyFileSync(join(target.headers, '.config'), join(tree.build, '.config'));
+  const { args, env } = makeInvocation(tree);
+  progress('configuring (olddefconfig)');
+  run('make', [...args, 'olddefconfig'], { env, what: 'make olddefconfig' });
+  if (readFileSync(join(tree.build, '.config'), 'utf8') !== readFileSync(join(target.headers, '.config'), 'utf8')) {
+    throw new CreateError(`olddefconfig changed Debian's .config for ${target.release} (a different compiler or pahole version?): the rebuilt code would not match the kernel`);
+  }
+  progress('preparing the tree (modules_prepare: objtool, generated headers)');
+  run('make', [...args, '-j2', 'modules_prepare'], { env, what: 'make modules_prepare' });
+  writeFileSync(prepared, `${target.packageVersion}\n`);
+  return tree;
+}
+
+/** `<dir>/<file>.o` of a C source path relative to the tree. */
+export function objectOf(source: string): string {
+  return source.replace(/\.c$/, '.o');
+}
+
+/**
+ * The command kbuild recorded for a translation unit (`<build>/<dir>/.<file>.o.cmd`, written by
+ * scripts/Kbuild.include's if_changed and fixdep): compiler, then objtool. Made once with `make`
+ * (~7 s of fixed cost per call), replayed afterwards (1-3 s).
+ */
+export function recordedCommand(tree: Tree, source: string, progress: Progress): string {
+  const obj = objectOf(source);
+  const cmdFile = join(tree.build, dirname(obj), `.${obj.split('/').pop()}.cmd`);
+  if (!existsSync(cmdFile)) {
+    progress(`make ${obj} (records its compile command)`);
+    const { args, env } = makeInvocation(tree);
+    run('make', [...args, obj], { env, what: `make ${obj}` });
+    if (!existsSync(cmdFile)) throw new CreateError(`make ${obj} wrote no ${cmdFile}: is ${source} built by this kernel's configuration?`);
+  }
+  const line = readFileSync(cmdFile, 'utf8').split('\n').find((l) => l.startsWith(`cmd_${obj} := `));
+  if (!line) throw new CreateError(`${cmdFile} has no cmd_${obj} line`);
+  return line.slice(`cmd_${obj} := `.length);
+}
+
+/**
+ * Compile `file` (the tree's source or a patched copy of it) as the translation unit `source`
+ * into `out`, replaying the recorded command with extra flags. A patched copy starts with a
+ * `#line 1 "<tree path>"` so that __FILE__ (WARN/BUG file names) is the tree's.
+ */
+export function compileUnit(tree: Tree, source: string, file: string, out: string, extraFlags: string[], progress: Progress): void {
+  const obj = objectOf(source);
+  const base = obj.split('/').pop()!;
+  const srcPath = join(tree.src, source);
+  let cmd = `${recordedCommand(tree, source, progress)} `;
+  const words = cmd.split(' ');
+  const cc = words[0];
+  cmd = [cc, ...extraFlags, ...words.slice(1)].join(' ');
+  const replace = (from: string, to: string) => {
+    if (!cmd.includes(from)) throw new CreateError(`the recorded command for ${obj} does not mention ${from}`);
+    cmd = cmd.split(from).join(to);
+  };
+  replace(`-Wp,-MMD,${dirname(obj)}/.${base}.d`, `-Wp,-MMD,${out}.d`);
+  replace(` -o ${obj} `, ` -o ${out} `);
+  replace(` ${obj} `, ` ${out} `);
+  replace(` ${srcPath} `, ` ${file} `);
+  rmSync(out, { force: true });
+  try {
+    run('sh', ['-c', cmd], { cwd: tree.build, what: `compiling ${source}` });
+  } catch (e) {
+    rmSync(out, { force: true });
+    throw e;
+  }
+}
+
+export function treeFile(tree: Tree, source: string): string {
+  return resolve(tree.src, source);
+}

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { correlationKey, sourceName } from '../src/create/diff.js';
+import { editedOldLines, formatFilePatch, functionRanges, parsePatch, withLineDirectives } from '../src/create/patch.js';
+
+const patch = `--- a/x.c
++++ b/x.c
+@@ -1,6 +1,7 @@
+ static int f(void)
+ {
+-	return 1;
++	pr_info("a");
++	return 2;
+ }
+ 
+ int g(void)
+`;
+
+test('#line directives restore the old numbering after each changed run, and hunk counts follow', () => {
+  const [fp] = parsePatch(patch, 'p');
+  const fixed = withLineDirectives(fp);
+  const text = formatFilePatch(fixed);
+  // Line 4 of the old file (the closing brace) follows the change: the directive names it.
+  assert.match(text, /\+\treturn 2;\n\+#line 4\n \}/);
+  assert.match(text, /^@@ -1,6 \+1,8 @@/m);
+  // The fixed patch parses again (counts consistent).
+  assert.equal(parsePatch(text, 'fixed')[0].hunks[0].newCount, 8);
+});
+
+test('edited lines map to the function that holds them', () => {
+  const [fp] = parsePatch(patch, 'p');
+  const src = 'static int f(void)\n{\n\treturn 1;\n}\n\nint g(void)\n{\n\treturn 0;\n}\n';
+  const ranges = functionRanges(src);
+  assert.deepEqual(ranges.map((r) => [r.name, r.first, r.last]), [['f', 1, 4], ['g', 6, 9]]);
+  const edited = [...editedOldLines(fp)];
+  assert.deepEqual(edited, [3]);
+});
+
+test('GCC renumbering is ignored when correlating; the source function is the stem', () => {
+  assert.equal(correlationKey('foo.isra.3'), correlationKey('foo.isra.7'));
+  assert.equal(correlationKey('x.12'), 'x');
+  assert.notEqual(correlationKey('foo.cold'), correlationKey('foo'));
+  assert.equal(sourceName('set_one_prio.part.0'), 'set_one_prio');
+});
+
+test('a patch without file headers is refused', () => {
+  assert.throws(() => parsePatch('hello\n', 'p'), /not a unified diff/);
+});
