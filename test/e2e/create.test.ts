@@ -1,7 +1,9 @@
 /**
  * `klp-convert create` end to end: patches in kpatch's integration-test style, turned into
- * livepatch modules for Debian's 6.1 kernel, loaded under qemu; refusals checked on the host.
- * Needs the prepared kernel tree (the first run downloads and prepares it, a few minutes).
+ * livepatch modules for Debian's 6.1 kernel and loaded under qemu, all cases in one boot; each
+ * checks what its patch promises, then disables and unloads the patch. Refusals and --dry-run are
+ * checked on the host. Needs the prepared kernel tree (the first run downloads and prepares it,
+ * a minute or two).
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -13,6 +15,8 @@ import { type VmCase, type VmRun, explain, missingPrerequisites, runVm } from '.
 const kernel = debianKernel();
 const work = tempDir('klpc-create-e2e-');
 const patches = join(repoRoot, 'test', 'modules', 'create');
+/** The patches turned into modules, each loaded by one case below. */
+const CASES = ['cmdline-string', 'meminfo-inline', 'binfmt-module', 'consoles-statics', 'version-new-function'];
 
 function caseOf(run: VmRun, name: string): VmCase {
   const c = run.cases.get(name);
@@ -20,45 +24,135 @@ function caseOf(run: VmRun, name: string): VmCase {
   return c;
 }
 
-const guestScript = `
-begin cmdline-string
-out cmdline-before "$(cat /proc/cmdline)"
-insmod /m/livepatch-cmdline-string.ko; out insmod $?
+/** Load the livepatch of `patch`, run `check` while it is enabled, then disable and unload it. */
+function patchedCase(patch: string, beforeCmd: string, during: string, afterCmd = beforeCmd): string {
+  const sys = `livepatch_${patch.replace(/-/g, '_')}`;
+  return `
+begin ${patch}
+${beforeCmd}
+insmod /m/livepatch-${patch}.ko; out insmod $?
 wait_idle
-out enabled "$(cat /sys/kernel/livepatch/livepatch_cmdline_string/enabled)"
-out cmdline "$(cat /proc/cmdline)"
+out enabled "$(cat /sys/kernel/livepatch/${sys}/enabled)"
+${during}
 unpatch
-rmmod livepatch_cmdline_string; out rmmod $?
-out cmdline-after "$(cat /proc/cmdline)"
-end cmdline-string
+rmmod ${sys}; out rmmod $?
+${afterCmd.replace(/out (\S+)/g, 'out after-$1')}
+end ${patch}
 `;
+}
+
+const guestScript = [
+  patchedCase('cmdline-string', 'out cmdline "$(cat /proc/cmdline)"', 'out patched "$(cat /proc/cmdline)"'),
+  patchedCase('meminfo-inline', 'out memtotal "$(head -1 /proc/meminfo)"', 'out patched "$(head -1 /proc/meminfo)"'),
+  patchedCase('consoles-statics', 'out consoles "$(head -1 /proc/consoles)"', 'out patched "$(head -1 /proc/consoles)"'),
+  patchedCase('version-new-function', 'out lines "$(wc -l < /proc/version)"', 'out lines "$(wc -l < /proc/version)"\nout patched "$(tail -1 /proc/version)"'),
+  // The module function: binfmt_misc loaded before the patch, then (late) after it.
+  `
+begin binfmt-module
+mkdir -p /bm
+insmod /m/binfmt_misc.ko; out insmod-target $?
+mount -t binfmt_misc binfmt_misc /bm; out mount $?
+out status "$(cat /bm/status)"
+insmod /m/livepatch-binfmt-module.ko; out insmod $?
+wait_idle
+out patched "$(cat /bm/status)"
+unpatch
+rmmod livepatch_binfmt_module; out rmmod $?
+out after-status "$(cat /bm/status)"
+umount /bm; rmmod binfmt_misc; out rmmod-target $?
+insmod /m/livepatch-binfmt-module.ko; out late-insmod $?
+wait_idle
+insmod /m/binfmt_misc.ko; out late-insmod-target $?
+mount -t binfmt_misc binfmt_misc /bm
+out late-patched "$(cat /bm/status)"
+unpatch
+rmmod livepatch_binfmt_module; out late-rmmod $?
+out late-after "$(cat /bm/status)"
+umount /bm; rmmod binfmt_misc
+end binfmt-module
+`,
+].join('');
 
 describe('qemu: livepatches made by klp-convert create load on Debian\'s kernel', () => {
   let run: VmRun;
-  let created: { status: number; stdout: string; stderr: string };
+  const created = new Map<string, { status: number; stdout: string; stderr: string }>();
 
   before(() => {
     const missing = missingPrerequisites(kernel?.vmlinux);
     if (missing.length > 0 || !kernel) throw new Error(`end-to-end prerequisites missing: ${missing.join('; ')}. Install them with: bash scripts/setup-debian.sh (as root)`);
-    created = runCli(['create', '--kernel', kernel.kver, '-o', join(work, 'livepatch-cmdline-string.ko'), join(patches, 'cmdline-string.patch')]);
-    assert.equal(created.status, 0, created.stderr);
-    run = runVm(kernel.vmlinux, work, [join(work, 'livepatch-cmdline-string.ko')], guestScript, false);
+    for (const p of CASES) {
+      const r = runCli(['create', '--kernel', kernel.kver, '-o', join(work, `livepatch-${p}.ko`), join(patches, `${p}.patch`)]);
+      assert.equal(r.status, 0, `${p}: ${r.stderr}`);
+      created.set(p, r);
+    }
+    const files = CASES.map((p) => join(work, `livepatch-${p}.ko`)).concat(join(kernel.modules, 'kernel', 'fs', 'binfmt_misc.ko'));
+    run = runVm(kernel.vmlinux, work, files, guestScript, false);
+    process.stderr.write(`# e2e create: one boot, ${run.cases.size} cases, ${run.seconds.toFixed(1)} s\n`);
   });
 
-  test('create reports the replaced function and why', () => {
-    assert.match(created.stdout, /fs\/proc\/cmdline\.c: cmdline_proc_show replaces vmlinux cmdline_proc_show: edited directly/);
-    assert.match(created.stderr, /compiling fs\/proc\/cmdline\.c/);
-  });
+  /** The case ran, its patch loaded and enabled, and it was disabled and unloaded without a kernel warning. */
+  function loadedAndUnloaded(c: VmCase): void {
+    assert.equal(c.out.get('insmod'), '0', explain(c));
+    assert.equal(c.out.get('rmmod'), '0', explain(c));
+    assert.doesNotMatch(c.dmesg, /Call Trace|WARNING:|BUG:/, explain(c));
+  }
 
   test('a /proc output change: loads, changes /proc/cmdline, and goes away cleanly', () => {
+    assert.match(created.get('cmdline-string')!.stdout, /fs\/proc\/cmdline\.c: cmdline_proc_show replaces vmlinux cmdline_proc_show: edited directly/);
+    assert.match(created.get('cmdline-string')!.stderr, /compiling fs\/proc\/cmdline\.c/);
     const c = caseOf(run, 'cmdline-string');
-    assert.equal(c.out.get('insmod'), '0', explain(c));
+    loadedAndUnloaded(c);
     assert.equal(c.out.get('enabled'), '1', explain(c));
-    const before = c.out.get('cmdline-before')!;
-    assert.equal(c.out.get('cmdline'), `${before} klp-create-patched`);
-    assert.equal(c.out.get('rmmod'), '0', explain(c));
-    assert.equal(c.out.get('cmdline-after'), before);
-    assert.doesNotMatch(c.dmesg, /Call Trace|WARNING:/);
+    const before = c.out.get('cmdline')!;
+    assert.equal(c.out.get('patched'), `${before} klp-create-patched`);
+    assert.equal(c.out.get('after-cmdline'), before);
+  });
+
+  test('a static helper GCC inlined: its caller is replaced because the inlined callee changed', () => {
+    // show_val_kb has no symbol of its own in Debian's vmlinux: every call was inlined into meminfo_proc_show.
+    assert.match(created.get('meminfo-inline')!.stdout, /^fs\/proc\/meminfo\.c: meminfo_proc_show replaces vmlinux meminfo_proc_show: a callee inlined into it changed \(show_val_kb\)/m);
+    assert.doesNotMatch(created.get('meminfo-inline')!.stdout, /show_val_kb replaces/);
+    const c = caseOf(run, 'meminfo-inline');
+    loadedAndUnloaded(c);
+    assert.match(c.out.get('memtotal')!, /^MemTotal:\s+\d+ kB$/);
+    assert.match(c.out.get('patched')!, /^MemTotal:\s+\d+ KB$/, explain(c));
+    assert.equal(c.out.get('after-memtotal'), c.out.get('memtotal'));
+  });
+
+  test('statics named in several files: the unit\'s own c_start, at its exact position', () => {
+    // c_start is a local of arch/x86/kernel/cpu/proc.c, fs/proc/consoles.c and another proc.c; the
+    // patched code compares the seq_file's .start (the running kernel's consoles.c c_start) with
+    // its own reference to c_start: equal only if the relocation names the right one.
+    const c = caseOf(run, 'consoles-statics');
+    loadedAndUnloaded(c);
+    assert.equal(c.out.get('patched'), `${c.out.get('consoles')} own-c_start`, explain(c));
+    assert.equal(c.out.get('after-consoles'), c.out.get('consoles'));
+  });
+
+  test('a new function and a new string', () => {
+    assert.match(created.get('version-new-function')!.stdout, /^fs\/proc\/version\.c: klp_version_note: new function$/m);
+    assert.match(created.get('version-new-function')!.stdout, /version_proc_show replaces vmlinux version_proc_show: edited directly/);
+    const c = caseOf(run, 'version-new-function');
+    loadedAndUnloaded(c);
+    assert.equal(c.out.get('lines'), '2', explain(c));
+    assert.equal(c.out.get('patched'), 'klp-create-new-function');
+    assert.equal(c.out.get('after-lines'), '1');
+  });
+
+  test('a module function: patched when the module is loaded before the patch, and when it loads after it', () => {
+    assert.match(created.get('binfmt-module')!.stdout, /fs\/binfmt_misc\.c: bm_status_read replaces binfmt_misc bm_status_read: edited directly/);
+    const c = caseOf(run, 'binfmt-module');
+    loadedAndUnloaded(c);
+    assert.equal(c.out.get('insmod-target'), '0', explain(c));
+    assert.equal(c.out.get('status'), 'enabled');
+    assert.equal(c.out.get('patched'), 'enabled (klp-create-patched)', explain(c));
+    assert.equal(c.out.get('after-status'), 'enabled');
+    assert.equal(c.out.get('rmmod-target'), '0', explain(c));
+    assert.equal(c.out.get('late-insmod'), '0', explain(c));
+    assert.equal(c.out.get('late-insmod-target'), '0', explain(c));
+    assert.equal(c.out.get('late-patched'), 'enabled (klp-create-patched)', explain(c));
+    assert.equal(c.out.get('late-rmmod'), '0', explain(c));
+    assert.equal(c.out.get('late-after'), 'enabled');
   });
 
   test('changed initialised data is refused, naming the symbol, and nothing is written', () => {
@@ -71,11 +165,13 @@ describe('qemu: livepatches made by klp-convert create load on Debian\'s kernel'
 
   test('--dry-run prints the report only', () => {
     const out = join(work, 'dry.ko');
-    const r = runCli(['create', '--kernel', kernel!.kver, '--dry-run', '--json', '-o', out, join(patches, 'cmdline-string.patch')]);
+    const r = runCli(['create', '--kernel', kernel!.kver, '--dry-run', '--json', '-o', out, join(patches, 'cmdline-string.patch'), join(patches, 'meminfo-inline.patch')]);
     assert.equal(r.status, 0, r.stderr);
-    const j = JSON.parse(r.stdout) as { functions: { oldName: string; reason: string; sympos: number; shipped: string }[]; output: string | null };
-    assert.deepEqual(j.functions.map((f) => [f.oldName, f.reason, f.sympos]), [['cmdline_proc_show', 'edited', 0]]);
-    assert.equal(j.functions[0].shipped, 'identical');
+    const j = JSON.parse(r.stdout) as { functions: { oldName: string; reason: string; via: string[]; sympos: number; shipped: string }[]; output: string | null };
+    assert.deepEqual(j.functions.map((f) => [f.oldName, f.reason, f.via, f.sympos, f.shipped]), [
+      ['cmdline_proc_show', 'edited', ['cmdline_proc_show'], 0, 'identical'],
+      ['meminfo_proc_show', 'inlined-callee-changed', ['show_val_kb'], 0, 'identical'],
+    ]);
     assert.equal(j.output, null);
     assert.equal(existsSync(out), false);
   });
