@@ -3,6 +3,7 @@
  * touches, which lines of each file it edits, and the `#line` directives that keep the line
  * numbers of unchanged code stable in the patched file.
  */
+import { UserError } from '../errors.js';
 
 export interface FilePatch {
   /** Path relative to the kernel source root (the `b/` side, or `a/` for a deletion). */
@@ -23,7 +24,7 @@ export interface Hunk {
   lines: string[];
 }
 
-export class PatchFormatError extends Error {
+export class PatchFormatError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'PatchFormatError';

@@ -1,15 +1,10 @@
-import { existsSync, mkdirSync } from 'node:fs';
 import { release } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
+import { createLivepatch } from '../../create/create.js';
+import { kernelInputs } from '../../create/inputs.js';
+import { kernelTarget } from '../../create/tree.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { readTextInput } from '../../io/read-file.js';
-import { buildSymbolMap } from '../../kernel/build-map.js';
-import { loadMap as readMap, writeMap } from '../../kernel/map-load.js';
-import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
-import { parseSymvers } from '../../kernel/symvers.js';
-import { createLivepatch, type CreateReport } from '../../create/create.js';
-import { PatchFormatError } from '../../create/patch.js';
-import { CreateError, cacheRoot, kernelTarget } from '../../create/tree.js';
 import { type Command, UsageError, parse } from '../args.js';
 import { includeDir } from './build.js';
 import { help } from './copy.js';
@@ -71,39 +66,16 @@ site (notrace), to assembly files and to headers.`,
     if (values.help) return help(createCommand);
     if (positionals.length === 0) throw new UsageError('no patch given', 'create');
     if (values.replace && values['no-replace']) throw new UsageError('--replace and --no-replace exclude each other', 'create');
-    const rel = values.kernel ?? release();
-    const target = kernelTarget(rel);
+    const target = kernelTarget(values.kernel ?? release());
     const patches = positionals.map((p) => ({ path: p, text: readTextInput(p, 'patch') }));
-    const kernelCache = join(cacheRoot(), 'debian', rel);
-    const vmlinux = values.vmlinux ?? [join(kernelCache, 'vmlinux-dbg'), `/usr/lib/debug/boot/vmlinux-${rel}`].find((p) => existsSync(p));
-    if (!vmlinux) throw new CreateError(`no vmlinux with symbols for ${rel}: run 'scripts/debian-kernel.sh --dbg ${rel}' or install linux-image-${rel}-dbg, or give --vmlinux`);
-    const symversPath = join(target.headers, 'Module.symvers');
-    const exports = parseSymvers(readTextInput(symversPath, 'Module.symvers'), symversPath);
     const started = Date.now();
     const progress = (step: string) => {
       process.stderr.write(`klp-convert create: [${((Date.now() - started) / 1000).toFixed(1)}s] ${step}\n`);
     };
-    const loadMap = async (): Promise<KernelSymbolMap> => {
-      if (values.symbols) return readMap(values.symbols);
-      const cached = join(cacheRoot(), `${rel}.map`);
-      if (existsSync(cached)) return readMap(cached);
-      const modules = [join(kernelCache, 'root', 'lib', 'modules', rel, 'kernel'), `/lib/modules/${rel}/kernel`].find((p) => existsSync(p));
-      progress(`building the symbol map of ${rel} (cached as ${cached})`);
-      const { map } = await buildSymbolMap({ vmlinux, modules: modules ? [modules] : [], symvers: symversPath, keepGoing: true });
-      map.meta.set('release', rel);
-      mkdirSync(cacheRoot(), { recursive: true });
-      writeMap(map, cached, 'binary');
-      return map;
-    };
-    let report: CreateReport;
-    try {
-      report = await createLivepatch({
-        target, patches, name: values.name, replace: !values['no-replace'], dryRun: !!values['dry-run'], vmlinux, loadMap, exports, includeDir, progress,
-      });
-    } catch (e) {
-      if (e instanceof PatchFormatError) throw new CreateError(e.message);
-      throw e;
-    }
+    const report = await createLivepatch({
+      target, patches, name: values.name, replace: !values['no-replace'], dryRun: !!values['dry-run'], includeDir, progress,
+      ...kernelInputs(target, { vmlinux: values.vmlinux, symbols: values.symbols }, progress),
+    });
     const out = report.output ? resolve(values.output ?? `${report.module}.ko`) : undefined;
     if (out && report.output) writeFileAtomic(out, report.output);
     if (values.json) {
