@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { correlationKey, sourceName } from '../src/create/diff.js';
+import { depsOf, isGlobalHeader } from '../src/create/tree.js';
 import { editedOldLines, formatFilePatch, functionRanges, parsePatch, withLineDirectives } from '../src/create/patch.js';
 
 const patch = `--- a/x.c
@@ -45,4 +46,28 @@ test('GCC renumbering is ignored when correlating; the source function is the st
 
 test('a patch without file headers is refused', () => {
   assert.throws(() => parsePatch('hello\n', 'p'), /not a unified diff/);
+});
+
+test('a unit\'s dependency list is read from the .cmd file fixdep writes; config options are not files', () => {
+  // The shape of scripts/basic/fixdep.c's output (Linux 6.1), as in <build>/fs/proc/.cmdline.o.cmd.
+  const cmd = `savedcmd_fs/proc/cmdline.o := gcc-12 -Wp,-MMD,fs/proc/.cmdline.o.d -c -o fs/proc/cmdline.o /src/fs/proc/cmdline.c
+
+source_fs/proc/cmdline.o := /src/fs/proc/cmdline.c
+
+deps_fs/proc/cmdline.o := \\
+  /src/include/linux/compiler-version.h \\
+    $(wildcard include/config/CC_VERSION_TEXT) \\
+  /src/fs/proc/internal.h \\
+  /src/include/linux/kconfig.h \\
+
+fs/proc/cmdline.o: $(deps_fs/proc/cmdline.o)
+
+$(deps_fs/proc/cmdline.o):
+`;
+  assert.deepEqual(depsOf(cmd), { source: '/src/fs/proc/cmdline.c', deps: ['/src/include/linux/compiler-version.h', '/src/fs/proc/internal.h', '/src/include/linux/kconfig.h'] });
+});
+
+test('headers under include/ and arch/*/include/ are global; a folder\'s own headers are not', () => {
+  for (const h of ['include/linux/sched.h', 'arch/x86/include/asm/ftrace.h', 'include/uapi/linux/fs.h']) assert.equal(isGlobalHeader(h), true, h);
+  for (const h of ['fs/proc/internal.h', 'kernel/printk/printk_ringbuffer.h', 'arch/x86/kernel/cpu/cpu.h']) assert.equal(isGlobalHeader(h), false, h);
 });

@@ -6,7 +6,7 @@
  * converts and verifies the result with the converter and verifier every other command uses.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { runKbuild } from '../build/kbuild.js';
@@ -23,7 +23,7 @@ import { assemble } from './assemble.js';
 import { type Reason, diffUnit, relocationsOf } from './diff.js';
 import { VmlinuxSymbols } from './locate.js';
 import { type FilePatch, editedOldLines, formatFilePatch, functionRanges, parsePatch, withLineDirectives } from './patch.js';
-import { CreateError, type KernelTarget, type Progress, type Tree, compileUnit, objectOf, prepareTree, recordedCommand, treeFile } from './tree.js';
+import { CreateError, type KernelTarget, type Progress, type Tree, compileUnit, isGlobalHeader, objectOf, prepareTree, recordedCommand, treeFile, unitsIncluding } from './tree.js';
 
 export interface CreateOptions {
   target: KernelTarget;
@@ -69,6 +69,11 @@ const FFLAGS = ['-ffunction-sections', '-fdata-sections'];
 export function moduleName(patchPath: string): string {
   const stem = basename(patchPath).replace(/\.(patch|diff)$/, '').replace(/[^A-Za-z0-9_-]/g, '-');
   return `livepatch-${stem}`.slice(0, MAX_OBJECT_NAME);
+}
+
+function readdirRecursive(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? readdirRecursive(join(dir, e.name)) : [join(dir, e.name)]));
 }
 
 function applyPatch(dir: string, fp: FilePatch): void {
@@ -117,8 +122,8 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
   const problems: string[] = [];
   for (const f of files) {
     if (/\.(S|s)$/.test(f.path)) problems.push(`${f.path}: assembly files cannot be livepatched (no ftrace sites, no function boundaries the diff can trust)`);
-    else if (f.path.endsWith('.h')) problems.push(`${f.path}: header patches are not supported: every unit that includes it would have to be rebuilt; move the change into the .c files that need it`);
-    else if (!f.path.endsWith('.c')) problems.push(`${f.path}: only C source files can be patched (not build files or documentation)`);
+    else if (f.path.endsWith('.h') && isGlobalHeader(f.path)) problems.push(`${f.path}: a header any part of the kernel may include: which units include it is known only from a whole kernel build's dependency files; move the change into the .c files that need it, or into a header of their folder`);
+    else if (!/\.[ch]$/.test(f.path)) problems.push(`${f.path}: only C source files can be patched (not build files or documentation)`);
     else if (f.oldPath === null || f.newPath === null) problems.push(`${f.path}: adding or removing a whole file is not supported`);
   }
   const seen = new Set<string>();
@@ -140,47 +145,74 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
     const vmlinux = (): VmlinuxSymbols => (vml ??= new VmlinuxSymbols(opts.vmlinux));
     let map: KernelSymbolMap | undefined;
 
-    for (const [n, fp] of files.entries()) {
-      const unit = unitInfo(tree, fp.path, progress);
-      const origSrc = treeFile(tree, fp.path);
-      const patchedDir = join(work, `src${n}`);
-      mkdirSync(join(patchedDir, dirname(fp.path)), { recursive: true });
-      copyFileSync(origSrc, join(patchedDir, fp.path));
-      applyPatch(patchedDir, withLineDirectives(fp));
-      const patchedSrc = join(work, `patched${n}.c`);
-      writeFileSync(patchedSrc, `#line 1 "${origSrc}"\n${readFileSync(join(patchedDir, fp.path), 'utf8')}`);
-      const edits = editedOldLines(fp);
-      const edited = new Set(functionRanges(readFileSync(origSrc, 'utf8')).filter((r) => [...edits].some((l) => l >= r.first && l <= r.last)).map((r) => r.name));
+    // The units to rebuild: every patched C file, and every unit that includes a patched header.
+    const units = new Map<string, FilePatch | undefined>(files.filter((f) => f.path.endsWith('.c')).map((f) => [f.path, f]));
+    const headers = files.filter((f) => f.path.endsWith('.h'));
+    for (const h of headers) {
+      const including = unitsIncluding(tree, h.path, progress);
+      if (including.length === 0) throw new CreateError(`${h.path}: no unit this kernel's configuration builds includes it: nothing to rebuild`);
+      progress(`${h.path} is included by ${including.join(', ')}`);
+      for (const u of including) if (!units.has(u)) units.set(u, undefined);
+    }
+    // Patched headers, with the other headers of their folders (a quoted #include looks in the
+    // including file's folder first), in a copy of the tree's layout where the units are compiled.
+    const overlay = join(work, 'tree');
+    const headerEdits = new Set<string>();
+    for (const h of headers) {
+      const dir = dirname(h.path);
+      mkdirSync(join(overlay, dir), { recursive: true });
+      for (const f of readdirSync(join(tree.src, dir))) {
+        if (f.endsWith('.h') && !existsSync(join(overlay, dir, f))) copyFileSync(join(tree.src, dir, f), join(overlay, dir, f));
+      }
+      applyPatch(overlay, withLineDirectives(h));
+      const edits = editedOldLines(h);
+      for (const r of functionRanges(readFileSync(treeFile(tree, h.path), 'utf8'))) if ([...edits].some((l) => l >= r.first && l <= r.last)) headerEdits.add(r.name);
+    }
+    for (const h of readdirRecursive(overlay)) {
+      // __FILE__ of every copied header stays the tree's (WARN/BUG strings).
+      writeFileSync(h, `#line 1 "${join(tree.src, h.slice(overlay.length + 1))}"\n${readFileSync(h, 'utf8')}`);
+    }
 
-      progress(`compiling ${fp.path}, original and patched`);
+    for (const [n, [path, fp]] of [...units.entries()].entries()) {
+      const unit = unitInfo(tree, path, progress);
+      const origSrc = treeFile(tree, path);
+      const patchedSrc = join(overlay, path);
+      mkdirSync(dirname(patchedSrc), { recursive: true });
+      copyFileSync(origSrc, patchedSrc);
+      if (fp) applyPatch(overlay, withLineDirectives(fp));
+      writeFileSync(patchedSrc, `#line 1 "${origSrc}"\n${readFileSync(patchedSrc, 'utf8')}`);
+      const edits = fp ? editedOldLines(fp) : new Set<number>();
+      const edited = new Set([...headerEdits, ...functionRanges(readFileSync(origSrc, 'utf8')).filter((r) => [...edits].some((l) => l >= r.first && l <= r.last)).map((r) => r.name)]);
+
+      progress(`compiling ${path}, original and patched`);
       const origObj = join(work, `orig${n}.o`);
       const patchedObj = join(work, `patched${n}.o`);
-      compileUnit(tree, fp.path, origSrc, origObj, FFLAGS, progress);
-      compileUnit(tree, fp.path, patchedSrc, patchedObj, FFLAGS, progress);
+      compileUnit(tree, path, origSrc, origObj, FFLAGS, progress);
+      compileUnit(tree, path, patchedSrc, patchedObj, FFLAGS, progress);
       const orig = ElfObject.parse(readFileSync(origObj), origObj);
       const patched = ElfObject.parse(readFileSync(patchedObj), patchedObj);
       const diff = diffUnit(orig, patched, edited);
       if (diff.refusals.length > 0) {
-        throw new CreateError(`${fp.path}: the patch changes what a livepatch cannot:\n${diff.refusals.map((r) => `  - ${r.symbol}: ${r.reason}`).join('\n')}`);
+        throw new CreateError(`${path}: the patch changes what a livepatch cannot:\n${diff.refusals.map((r) => `  - ${r.symbol}: ${r.reason}`).join('\n')}`);
       }
       if (diff.functions.length === 0) continue;
 
       // Where each original symbol is in the running kernel, and its sympos.
       const locals = (orig.symtab?.symbols ?? []).filter((s) => s.bind === STB_LOCAL && (s.type === STT_FUNC || s.type === STT_OBJECT) && s.section).map((s) => s.name);
-      const location = unit.module ? undefined : vmlinux().locate(basename(fp.path), locals);
+      const location = unit.module ? undefined : vmlinux().locate(basename(path), locals);
       const origByName = new Map((orig.symtab?.symbols ?? []).filter((s) => s.section && s.name).map((s) => [s.name, s]));
       const modMap = unit.module ? (map ??= await opts.loadMap()) : undefined;
       const positionOf = (sym: string, definedInUnit: boolean): number => {
         if (unit.module) {
           const o = modMap!.object(unit.object);
-          if (!o) throw new CreateError(`${fp.path}: module ${unit.object} is not in the symbol map`);
+          if (!o) throw new CreateError(`${path}: module ${unit.object} is not in the symbol map`);
           const count = o.count(sym);
           if (count === 1) return 0;
-          throw new CreateError(`${fp.path}: '${sym}' is defined ${count} times in module ${unit.object}; telling them apart in a module is not supported yet`);
+          throw new CreateError(`${path}: '${sym}' is defined ${count} times in module ${unit.object}; telling them apart in a module is not supported yet`);
         }
         const isLocal = definedInUnit && origByName.get(sym)?.bind === STB_LOCAL;
         const addr = isLocal ? location!.locals.get(sym) : vmlinux().globalAddress(sym);
-        if (addr === undefined) throw new CreateError(`${fp.path}: '${sym}' is not in ${opts.vmlinux}'s symbols${isLocal ? ` for ${location!.file}` : ''} (discarded or renamed at link time?)`);
+        if (addr === undefined) throw new CreateError(`${path}: '${sym}' is not in ${opts.vmlinux}'s symbols${isLocal ? ` for ${location!.file}` : ''} (discarded or renamed at link time?)`);
         return vmlinux().position(sym, addr).position;
       };
       const external = (sym: string, definedInUnit: boolean): string => {
@@ -195,12 +227,12 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
       const asm = assemble(diff, target.series, external);
       for (const e of asm.externals) externals.add(e);
       const entries = asm.entries.map((e) => ({ oldName: e.change.oldName!, entry: e.entry, sympos: positionOf(e.change.oldName!, true) }));
-      const normalObj = join(tree.build, objectOf(fp.path));
+      const normalObj = join(tree.build, objectOf(path));
       for (const f of diff.functions) {
         const sympos = f.oldName === null ? null : entries.find((e) => e.oldName === f.oldName)!.sympos;
         const addr = f.oldName !== null && location ? (location.locals.get(f.oldName) ?? vmlinux().globalAddress(f.oldName)) : undefined;
         functions.push({
-          name: f.symbol.name, object: unit.object, unit: fp.path, oldName: f.oldName, sympos, reason: f.reason, via: f.via,
+          name: f.symbol.name, object: unit.object, unit: path, oldName: f.oldName, sympos, reason: f.reason, via: f.via,
           shipped: f.oldName !== null && !unit.module ? shippedMatch(vmlinux(), normalObj, f.oldName, addr) : 'not-checked',
         });
       }

@@ -227,3 +227,73 @@ export function compileUnit(tree: Tree, source: string, file: string, out: strin
 export function treeFile(tree: Tree, source: string): string {
   return resolve(tree.src, source);
 }
+
+/**
+ * Headers any unit of the kernel may include (`<linux/...>`, `<asm/...>`, uapi): which units
+ * include one is known only from the dependency files of a whole kernel build, which the
+ * prepared tree does not have.
+ */
+export function isGlobalHeader(path: string): boolean {
+  return /^(include|arch\/[^/]+\/include|usr\/include|tools)\//.test(path);
+}
+
+/**
+ * The source and the files a unit's compile read, from its `.<file>.o.cmd`: scripts/basic/fixdep
+ * (Linux 2.6-6.19) rewrites the compiler's -MMD output there as `source_<obj> := <file>` and
+ * `deps_<obj> := \` followed by one path per line (and `$(wildcard include/config/...)` lines
+ * for the options the unit tests).
+ */
+export function depsOf(cmdText: string): { source: string | undefined; deps: string[] } {
+  const lines = cmdText.split('\n');
+  const source = lines.find((l) => l.startsWith('source_'))?.split(' := ')[1]?.trim();
+  const deps: string[] = [];
+  const at = lines.findIndex((l) => l.startsWith('deps_'));
+  if (at >= 0) {
+    for (let i = at + 1; i < lines.length && lines[i].startsWith(' '); i++) {
+      const d = lines[i].trim().replace(/\s*\\$/, '');
+      if (d && !d.startsWith('$(')) deps.push(d);
+    }
+  }
+  return { source, deps };
+}
+
+function cmdFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? cmdFiles(join(dir, e.name)) : /^\..*\.o\.cmd$/.test(e.name) ? [join(dir, e.name)] : []);
+}
+
+/**
+ * The units of this configuration whose compile reads `header` (a header of a source folder, not
+ * a global one), relative to the tree: the folder is built once with `make <folder>/` (kept in
+ * the prepared tree, stamped) so that each of its units has the compiler's dependency list, and
+ * the units listing the header are the answer. A header reached with a relative path from
+ * another folder (`#include "../x/y.h"`) is refused: that folder's units are not built here.
+ */
+export function unitsIncluding(tree: Tree, header: string, progress: Progress): string[] {
+  const dir = dirname(header);
+  const absHeader = join(tree.src, header);
+  const stamp = join(tree.build, dir, '.klp-deps.done');
+  if (!existsSync(stamp)) {
+    progress(`make ${dir}/ (once: the dependency lists of every unit of ${dir})`);
+    const { args, env } = makeInvocation(tree);
+    run('make', [...args, '-j2', `${dir}/`], { env, what: `make ${dir}/` });
+    writeFileSync(stamp, '');
+  }
+  const name = header.split('/').pop()!;
+  const outside = spawnSync('grep', ['-rlE', '--include=*.c', '--include=*.h', `^\\s*#\\s*include\\s*"[^"]*/${name.replace(/\./g, '\\.')}"`, tree.src], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  for (const f of outside.stdout.split('\n').filter(Boolean)) {
+    const text = readFileSync(f, 'utf8');
+    for (const m of text.matchAll(/^\s*#\s*include\s*"([^"]*)"/gm)) {
+      if (resolve(dirname(f), m[1]) === absHeader && !f.startsWith(join(tree.src, dir) + '/')) {
+        throw new CreateError(`${header} is included from outside ${dir}/ (${f.slice(tree.src.length + 1)}): which units of other folders read it is not known here; move the change into the .c files that need it`);
+      }
+    }
+  }
+  const units: string[] = [];
+  for (const f of cmdFiles(join(tree.build, dir))) {
+    const { source, deps } = depsOf(readFileSync(f, 'utf8'));
+    if (source?.endsWith('.c') && source.startsWith(tree.src + '/') && deps.includes(absHeader)) units.push(source.slice(tree.src.length + 1));
+  }
+  return units.sort();
+}

@@ -175,4 +175,20 @@ describe('qemu: livepatches made by klp-convert create load on Debian\'s kernel'
     assert.equal(j.output, null);
     assert.equal(existsSync(out), false);
   });
+
+  test('a patch to a folder\'s header rebuilds the units whose dependency lists name it', () => {
+    const r = runCli(['create', '--kernel', kernel!.kver, '--dry-run', join(patches, 'printk-header.patch')]);
+    assert.equal(r.status, 0, r.stderr);
+    // fixdep's lists in the prepared tree: printk.c and printk_ringbuffer.c include it, index.c, printk_safe.c, sysctl.c do not.
+    assert.match(r.stderr, /kernel\/printk\/printk_ringbuffer\.h is included by kernel\/printk\/printk\.c, kernel\/printk\/printk_ringbuffer\.c\n/);
+    // prb_rec_init_rd is static inline: the functions it is inlined into are replaced, never itself.
+    assert.match(r.stdout, /^kernel\/printk\/printk\.c: devkmsg_open replaces vmlinux devkmsg_open: a callee inlined into it changed \(prb_rec_init_rd\)/m);
+    assert.doesNotMatch(r.stdout, /prb_rec_init_rd replaces/);
+  });
+
+  test('a patch to a global header is refused with the reason', () => {
+    const r = runCli(['create', '--kernel', kernel!.kver, '--dry-run', join(patches, 'global-header-FAIL.patch')]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /include\/linux\/seq_file\.h: a header any part of the kernel may include/);
+  });
 });

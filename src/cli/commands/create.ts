@@ -48,9 +48,12 @@ Options:
   --json             print the report as JSON
   -h, --help         this text
 
-Refused, naming the symbol and the reason: changes to initialised data or to
-the layout of existing data, to __init code, to functions without an ftrace
-site (notrace), to assembly files and to headers.`,
+A patch to a folder's own header (fs/proc/internal.h) rebuilds every unit of
+this configuration whose dependency list names it (the folder is built once
+with make for those lists). Refused, naming the symbol and the reason: changes
+to initialised data or to the layout of existing data, to __init code, to
+functions without an ftrace site (notrace), to assembly files and to global
+headers (include/, arch/*/include/).`,
   async run(args) {
     const { values, positionals } = parse('create', args, {
       kernel: { type: 'string' },
