@@ -3,18 +3,17 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { parseModpostLine } from '../src/build/kbuild.js';
-import { buildSymbolMap } from '../src/kernel/build-map.js';
-import { formatMap } from '../src/kernel/map-format.js';
 import { copySources, listDir, readelf, repoRoot, requireDebianKernel, runCli, runCliInProcess, tempDir } from './helpers.js';
+import { buildFixtures } from './kbuild-fixtures.js';
 
 const dir = tempDir();
 const kernel = requireDebianKernel();
 const kdir = kernel.kdir;
-const map = join(dir, 'map');
+let map: string;
 
 before(async () => {
-  const { map: m } = await buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [], symvers: kernel.symvers });
-  writeFileSync(map, formatMap(m, 'klp-convert'));
+  // The kallsyms dump's map with Module.symvers, built once per run for every test file.
+  map = (await buildFixtures()).kallsymsMapFile;
 });
 
 test('build: converts the livepatch, hides the modpost warnings it resolved, warns about a module missing MODULE_INFO(livepatch)', async () => {
