@@ -3,28 +3,27 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { parseModpostLine } from '../src/build/kbuild.js';
-import { buildSymbolMap } from '../src/kernel/build-map.js';
-import { formatMap } from '../src/kernel/map-format.js';
-import { copySources, listDir, readelf, repoRoot, requireDebianKernel, runCli, tempDir } from './helpers.js';
+import { copySources, listDir, readelf, repoRoot, requireDebianKernel, runCli, runCliInProcess, tempDir } from './helpers.js';
+import { buildFixtures } from './kbuild-fixtures.js';
 
 const dir = tempDir();
 const kernel = requireDebianKernel();
 const kdir = kernel.kdir;
-const map = join(dir, 'map');
+let map: string;
 
 before(async () => {
-  const { map: m } = await buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [], symvers: kernel.symvers });
-  writeFileSync(map, formatMap(m, 'klp-convert'));
+  // The kallsyms dump's map with Module.symvers, built once per run for every test file.
+  map = (await buildFixtures()).kallsymsMapFile;
 });
 
-test('build: converts the livepatch, hides the modpost warnings it resolved, warns about a module missing MODULE_INFO(livepatch)', () => {
+test('build: converts the livepatch, hides the modpost warnings it resolved, warns about a module missing MODULE_INFO(livepatch)', async () => {
   const src = join(dir, 'mixed');
   cpSync(join(repoRoot, 'samples', 'auto-resolved', 'klp_sample_auto.c'), join(src, 'klp_sample_auto.c'));
   cpSync(join(repoRoot, 'test', 'modules', 'convert', 'klp_t_notlp.c'), join(src, 'klp_t_notlp.c'));
   writeFileSync(join(src, 'Makefile'), 'obj-m := klp_sample_auto.o klp_t_notlp.o\n');
   writeFileSync(join(src, 'klp_t_notlp.c'), `${readFileSync(join(src, 'klp_t_notlp.c'), 'utf8')}static int unused_on_purpose;\n`);
   const out = join(dir, 'out');
-  const r = runCli(['build', src, '--kdir', kdir, '-s', map, '-o', out]);
+  const r = await runCliInProcess(['build', src, '--kdir', kdir, '-s', map, '-o', out]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /klp_sample_auto\.ko: 2 symbols, 4 relocations converted/);
   assert.doesNotMatch(r.stdout + r.stderr, /modpost: "(saved_command_line|nr_processes)"/);
@@ -33,15 +32,15 @@ test('build: converts the livepatch, hides the modpost warnings it resolved, war
   assert.doesNotMatch(r.stderr, /CC \[M\]|Entering directory/);
   assert.match(r.stderr, /warning: .*klp_t_notlp\.ko references symbols the module loader cannot resolve \(saved_command_line\) but has no MODULE_INFO\(livepatch, "Y"\); not converted/);
   assert.ok(existsSync(join(out, 'klp_sample_auto.ko')) && existsSync(join(out, 'klp_t_notlp.ko')));
-  const v = runCli(['verify', join(out, 'klp_sample_auto.ko'), '-s', map, '--symvers', kernel.symvers]);
+  const v = await runCliInProcess(['verify', join(out, 'klp_sample_auto.ko'), '-s', map, '--symvers', kernel.symvers]);
   assert.equal(v.status, 0, v.stdout);
 });
 
-test('build: no kernel tree, no Makefile, a kernel with no map: one line each, exit 1', () => {
-  let r = runCli(['build', dir, '--kdir', '/nonexistent/build']);
+test('build: no kernel tree, no Makefile, a kernel with no map: one line each, exit 1', async () => {
+  let r = await runCliInProcess(['build', dir, '--kdir', '/nonexistent/build']);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /^klp-convert: no kernel build tree at \/nonexistent\/build: install the headers of that kernel/);
-  r = runCli(['build', join(dir, 'empty-nothing-here'), '--kdir', kdir]);
+  r = await runCliInProcess(['build', join(dir, 'empty-nothing-here'), '--kdir', kdir]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /has no Makefile or Kbuild file naming the modules to build/);
   const src = join(dir, 'nomap');
@@ -51,12 +50,12 @@ test('build: no kernel tree, no Makefile, a kernel with no map: one line each, e
   assert.match(r.stderr, new RegExp(`no symbol map for kernel ${kernel.kver.replace(/\./g, '\\.')}, which is not the running kernel`));
 });
 
-test('build judges the converted module, not modpost: 13 unresolved references, names ending in .<digits>, a static and a global of one name', () => {
+test('build judges the converted module, not modpost: 13 unresolved references, names ending in .<digits>, a static and a global of one name', async () => {
   // modpost (Linux 6.1) prints 10 of these 13, suppresses 3, and reports lvltxt.0 as "lvltxt".
   const src = join(dir, 'unresolved');
   copySources(join(repoRoot, 'test', 'modules', 'unresolved'), src);
   const out = join(dir, 'out-unresolved');
-  const r = runCli(['build', src, '--kdir', kdir, '-s', map, '-o', out]);
+  const r = await runCliInProcess(['build', src, '--kdir', kdir, '-s', map, '-o', out]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /klp_t_many\.ko: 13 symbols, 13 relocations converted/);
   assert.doesNotMatch(r.stderr, /undefined!|suppressed \d+ unresolved/);
@@ -64,15 +63,15 @@ test('build judges the converted module, not modpost: 13 unresolved references, 
   const syms = readelf('-sW', ko);
   for (const name of ['nhm_magic.1', 'lvltxt.0', 'dummy_vm_ops.252', '__flags.424', 'nr_threads']) assert.ok(syms.includes(` .klp.sym.vmlinux.${name},0\n`), name);
   assert.match(syms, /OBJECT +LOCAL +DEFAULT +\d+ nr_threads\n/, "the module's own static stays");
-  const v = runCli(['verify', ko, '-s', map, '--symvers', kernel.symvers]);
+  const v = await runCliInProcess(['verify', ko, '-s', map, '--symvers', kernel.symvers]);
   assert.equal(v.status, 0, v.stdout);
 });
 
-test('build: a reference nothing resolves fails the module, naming the symbol', () => {
+test('build: a reference nothing resolves fails the module, naming the symbol', async () => {
   const src = join(dir, 'missing');
   copySources(join(repoRoot, 'test', 'modules', 'unresolved'), src);
   writeFileSync(join(src, 'klp_t_many_static.c'), `${readFileSync(join(src, 'klp_t_many_static.c'), 'utf8')}extern int klp_no_such_symbol_anywhere;\nint klp_t_many_missing(void) { return klp_no_such_symbol_anywhere; }\n`);
-  const r = runCli(['build', src, '--kdir', kdir, '-s', map, '-o', join(dir, 'out-missing')]);
+  const r = await runCliInProcess(['build', src, '--kdir', kdir, '-s', map, '-o', join(dir, 'out-missing')]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /klp_t_many\.ko: 'klp_no_such_symbol_anywhere' is not defined in the target kernel's symbol map/);
   assert.ok(!existsSync(join(dir, 'out-missing', 'klp_t_many.ko')));

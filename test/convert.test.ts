@@ -11,7 +11,7 @@ import { SHF_RELA_LIVEPATCH, SHN_LIVEPATCH } from '../src/livepatch/klp-format.j
 import { verifyLivepatch } from '../src/livepatch/verify.js';
 import { brokenVariants } from './broken-variants.js';
 import { type Fixtures, buildFixtures } from './kbuild-fixtures.js';
-import { compile, readelf, repoRoot, requireDebianKernel, runCli, tempDir } from './helpers.js';
+import { compile, readelf, repoRoot, requireDebianKernel, runCli, runCliInProcess, tempDir } from './helpers.js';
 
 const dir = tempDir();
 let fx: Fixtures;
@@ -191,20 +191,20 @@ describe('convert command', () => {
     mapFile = fx.kallsymsMapFile;
   });
 
-  test('the upstream invocation `klp-convert MAP IN OUT`, then again on its own output: nothing to do', () => {
+  test('the upstream invocation `klp-convert MAP IN OUT`, then again on its own output: nothing to do', async () => {
     const out = join(dir, 'upstream-form.ko');
-    let r = runCli([mapFile, fx.modules.get('klp_sample_auto')!, out]);
+    let r = await runCliInProcess([mapFile, fx.modules.get('klp_sample_auto')!, out]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /2 symbols and 4 relocations converted \(\.klp\.rela\.vmlinux\.\.text\)/);
     const again = join(dir, 'again.ko');
-    r = runCli(['convert', '-s', mapFile, out, again]);
+    r = await runCliInProcess(['convert', '-s', mapFile, out, again]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /already converted, nothing to do/);
     assert.ok(Buffer.compare(readFileSync(out), readFileSync(again)) === 0, 'converting a converted module changes nothing');
   });
 
-  test('--json reports every conversion with its relocation sites; --symvers is honoured', () => {
-    const r = runCli(['convert', '-s', mapFile, '--symvers', requireDebianKernel().symvers, '--json', fx.modules.get('klp_sample_annotated')!, join(dir, 'j.ko')]);
+  test('--json reports every conversion with its relocation sites; --symvers is honoured', async () => {
+    const r = await runCliInProcess(['convert', '-s', mapFile, '--symvers', requireDebianKernel().symvers, '--json', fx.modules.get('klp_sample_annotated')!, join(dir, 'j.ko')]);
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout);
     assert.equal(report.conversions[0].klpSymbol, '.klp.sym.vmlinux.ucode_path,2');
@@ -212,27 +212,27 @@ describe('convert command', () => {
     assert.match(report.conversions[0].relocations[0].site, /^livepatch_cmdline_proc_show\+0x/);
   });
 
-  test('input may be the output (written atomically)', () => {
+  test('input may be the output (written atomically)', async () => {
     const copy = join(dir, 'inplace.ko');
     writeFileSync(copy, readFileSync(fx.modules.get('klp_t_dotted')!));
-    const r = runCli(['convert', '-s', mapFile, copy, copy]);
+    const r = await runCliInProcess(['convert', '-s', mapFile, copy, copy]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(readelf('-sW', copy), /\.klp\.sym\.vmlinux\.lvltxt\.0,0/);
   });
 
-  test('refused modules: every problem on stderr, exit 1, no output file', () => {
+  test('refused modules: every problem on stderr, exit 1, no output file', async () => {
     const out = join(dir, 'refused.ko');
-    const r = runCli(['convert', '-s', mapFile, fx.modules.get('klp_t_ambiguous_many')!, out]);
+    const r = await runCliInProcess(['convert', '-s', mapFile, fx.modules.get('klp_t_ambiguous_many')!, out]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /klp_t_ambiguous_many\.ko: 4 problems:/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
     assert.ok(!existsSync(out));
   });
 
-  test('bad input: one line, exit code, no output', () => {
+  test('bad input: one line, exit code, no output', async () => {
     const out = join(dir, 'bad.ko');
     for (const args of [['convert', '-s', mapFile, '/etc/passwd', out], ['convert', '-s', '/etc/passwd', fx.modules.get('klp_sample_auto')!, out], ['convert', fx.modules.get('klp_sample_auto')!, out]]) {
-      const r = runCli(args);
+      const r = await runCliInProcess(args);
       assert.ok(r.status === 1 || r.status === 2, `${args.join(' ')}: ${r.status}`);
       assert.ok(r.stderr.split('\n').filter(Boolean).length <= 2, r.stderr);
       assert.ok(!existsSync(out));
@@ -318,7 +318,7 @@ describe('convert checks its own output with verify\'s rules', () => {
   const map = parseMap(['klp-convert-symbols 1', '*vmlinux', 'saved_value\t1\tD\t4\t-\t-', ''].join('\n'), 'map');
   const header = 'static const char lp[] __attribute__((section(".modinfo"), used)) = "livepatch=Y";\nextern char saved_value[];\n';
 
-  test('a GOT-relative reference to a converted symbol: apply_relocate_add (x86_64) does not handle it, so no output', () => {
+  test('a GOT-relative reference to a converted symbol: apply_relocate_add (x86_64) does not handle it, so no output', async () => {
     // arch/x86/kernel/module.c, Linux 6.1: R_X86_64_{NONE,64,32,32S,PC32,PLT32,PC64} only; GOTPCREL is type 9.
     // .reloc writes the relocation alone: an instruction would make the assembler want a GOT too.
     const got = 'asm(".pushsection .data.klp_got, \\"aw\\"\\n.reloc ., R_X86_64_GOTPCREL, saved_value - 4\\n.long 0\\n.popsection");';
@@ -330,7 +330,7 @@ describe('convert checks its own output with verify\'s rules', () => {
     const out = join(dir, 'gotpcrel.ko');
     const mapFile = join(dir, 'gotpcrel.map');
     writeFileSync(mapFile, 'klp-convert-symbols 1\n*vmlinux\nsaved_value\t1\tD\t4\t-\t-\n');
-    const r = runCli(['convert', '-s', mapFile, path, out]);
+    const r = await runCliInProcess(['convert', '-s', mapFile, path, out]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /relocation-type rule/);
     assert.ok(!existsSync(out));

@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after } from 'node:test';
+import { main } from '../src/cli/main.js';
 
 export const repoRoot = resolve(import.meta.dirname, '..');
 /** The CLI from its TypeScript sources, through tsx: tests run the code under test, never a stale dist/. */
@@ -42,9 +43,21 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The CLI in a process of its own: for a working folder or environment of its own, and the bin entry. */
 export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliResult {
   const r = spawnSync(process.execPath, [...cliArgs, ...args], { encoding: 'utf8', cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 1 << 28 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The CLI in this process: main() with its output captured, exit status as returned. Saves a node
+ * (and tsx) start per call; the command code run is the same.
+ */
+export async function runCliInProcess(args: string[]): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const status = await main(args, { out: (t) => void (stdout += t), err: (t) => void (stderr += t), errIsTty: false });
+  return { status, stdout, stderr };
 }
 
 export function listDir(dir: string): string[] {

@@ -6,7 +6,7 @@ import { BinaryMap, formatBinaryMap } from '../src/kernel/map-binary.js';
 import { TextSymbolMap, formatMap, parseMap } from '../src/kernel/map-format.js';
 import { loadMap, releaseMismatch, writeMap } from '../src/kernel/map-load.js';
 import { type KernelSymbolMap, MemorySymbolMap, VMLINUX } from '../src/kernel/symbol-map.js';
-import { compile, repoRoot, runCli, tempDir } from './helpers.js';
+import { compile, repoRoot, runCli, runCliInProcess, tempDir } from './helpers.js';
 
 const dir = tempDir();
 /** Reproducers of the hostile-input review (issue 14), kept as they were found. */
@@ -109,10 +109,10 @@ describe('every map we write reads back to the same map', () => {
 });
 
 describe('fuzz reproducers: names are data', () => {
-  test('kallsyms-star.txt: a name starting with * or ! stays a vmlinux symbol in our formats; upstream refuses it', () => {
+  test('kallsyms-star.txt: a name starting with * or ! stays a vmlinux symbol in our formats; upstream refuses it', async () => {
     for (const format of ['binary', 'klp-convert']) {
       const out = join(dir, `star.${format}`);
-      const r = runCli(['symbols', '--kallsyms', join(repros, 'kallsyms-star.txt'), '-o', out, '--format', format]);
+      const r = await runCliInProcess(['symbols', '--kallsyms', join(repros, 'kallsyms-star.txt'), '-o', out, '--format', format]);
       assert.equal(r.status, 0, r.stderr);
       const map = loadMap(out);
       assert.deepEqual(map.definitions('saved_command_line').map((d) => [d.object, d.position, d.type]), [[VMLINUX, 1, 'T']]);
@@ -122,28 +122,28 @@ describe('fuzz reproducers: names are data', () => {
       assert.equal(map.object('odd\t1\tt\t-\t-\t-'), undefined);
     }
     const out = join(dir, 'star.upstream');
-    const r = runCli(['symbols', '--kallsyms', join(repros, 'kallsyms-star.txt'), '-o', out, '--format', 'upstream']);
+    const r = await runCliInProcess(['symbols', '--kallsyms', join(repros, 'kallsyms-star.txt'), '-o', out, '--format', 'upstream']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^klp-convert: the upstream map format cannot carry the symbol name in vmlinux "\*odd" .*\n$/);
     assert.ok(!existsSync(out));
   });
 
-  test('kallsyms-empty-name.txt: refused at the source, naming the line', () => {
+  test('kallsyms-empty-name.txt: refused at the source, naming the line', async () => {
     const out = join(dir, 'empty.map');
-    const r = runCli(['symbols', '--kallsyms', join(repros, 'kallsyms-empty-name.txt'), '-o', out]);
+    const r = await runCliInProcess(['symbols', '--kallsyms', join(repros, 'kallsyms-empty-name.txt'), '-o', out]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^klp-convert: \S*kallsyms-empty-name\.txt:21: empty symbol name: ffffffff81000000 t \n$/);
     assert.ok(!existsSync(out));
   });
 
-  test('tab-symbol.ko: a module with a tab in a symbol name is read, with --keep-going or without', () => {
+  test('tab-symbol.ko: a module with a tab in a symbol name is read, with --keep-going or without', async () => {
     const mods = join(dir, 'tabmods');
     mkdirSync(mods, { recursive: true });
     copyFileSync(join(repros, 'tab-symbol.ko'), join(mods, 'tab-symbol.ko'));
     copyFileSync(compile(dir, 'other', 'int other_symbol;'), join(mods, 'other.ko'));
     for (const format of ['binary', 'klp-convert']) {
       const out = join(dir, `tab.${format}`);
-      const r = runCli(['symbols', '--modules', mods, '--keep-going', '-o', out, '--format', format]);
+      const r = await runCliInProcess(['symbols', '--modules', mods, '--keep-going', '-o', out, '--format', format]);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stderr, '');
       const map = loadMap(out);
@@ -182,18 +182,18 @@ describe('damaged maps are refused with one line', () => {
     });
   }
 
-  test('the CLI: one line, exit 1, nothing written', () => {
+  test('the CLI: one line, exit 1, nothing written', async () => {
     const path = join(dir, 'cut.map');
     writeFileSync(path, binary.subarray(0, binary.length - 10));
     const out = join(dir, 'never.ko');
-    const r = runCli(['convert', '--symbols', path, join(repros, 'tab-symbol.ko'), out]);
+    const r = await runCliInProcess(['convert', '--symbols', path, join(repros, 'tab-symbol.ko'), out]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /^klp-convert: \S+cut\.map: corrupt binary symbol map: truncated: \d+ of its \d+ bytes\n$/);
     assert.ok(!existsSync(out));
   });
 });
 
-test('a map for another kernel release than the module is built for: a warning', () => {
+test('a map for another kernel release than the module is built for: a warning', async () => {
   const map = new MemorySymbolMap();
   map.meta.set('release', '6.1.0-99-amd64');
   map.objectFor(VMLINUX).add('saved_command_line', 'B', 8, true);
@@ -202,7 +202,7 @@ test('a map for another kernel release than the module is built for: a warning',
   const path = join(dir, 'other-release.map');
   writeMap(map, path);
   // The fuzz reproducer is the annotated sample, built for Debian's 6.1.0-56-amd64.
-  const r = runCli(['verify', join(repros, 'tab-symbol.ko'), '--symbols', path]);
+  const r = await runCliInProcess(['verify', join(repros, 'tab-symbol.ko'), '--symbols', path]);
   assert.match(r.stderr, /^klp-convert: warning: \S+other-release\.map is the symbol map of kernel 6\.1\.0-99-amd64, but \S+tab-symbol\.ko was built for 6\.1\.0-56-amd64 \(vermagic\)/);
   assert.equal(readFileSync(path).subarray(0, 8).toString('latin1'), 'klpcmap\0', 'writeMap writes the binary format by default');
 });

@@ -8,7 +8,7 @@ import { buildSymbolMap } from '../src/kernel/build-map.js';
 import { formatMap, parseMap } from '../src/kernel/map-format.js';
 import { loadMap } from '../src/kernel/map-load.js';
 import { VMLINUX } from '../src/kernel/symbol-map.js';
-import { compile, requireDebianKernel, runCli, tempDir } from './helpers.js';
+import { compile, requireDebianKernel, runCli, runCliInProcess, tempDir } from './helpers.js';
 
 const dir = tempDir();
 
@@ -156,10 +156,10 @@ describe("Debian's kernel (kallsyms dumped from it under qemu, its modules and M
 describe('symbols command', () => {
   const kernel = requireDebianKernel();
 
-  test('writes a map from a kallsyms dump, modules and Module.symvers; --json summary', () => {
+  test('writes a map from a kallsyms dump, modules and Module.symvers; --json summary', async () => {
     const ko = buildModule('cli_mod');
     const out = join(dir, 'cli.map');
-    const r = runCli(['symbols', '--kallsyms', kernel.kallsyms, '--symvers', kernel.symvers, ko, '-o', out, '--json', '--release', kernel.kver, '--format', 'klp-convert']);
+    const r = await runCliInProcess(['symbols', '--kallsyms', kernel.kallsyms, '--symvers', kernel.symvers, ko, '-o', out, '--json', '--release', kernel.kver, '--format', 'klp-convert']);
     assert.equal(r.status, 0, r.stderr);
     const summary = JSON.parse(r.stdout);
     assert.equal(summary.modules, 1);
@@ -180,14 +180,14 @@ describe('symbols command', () => {
     ['unknown format', ['--kallsyms', 'KALLSYMS', '--format', 'nm'], /unknown --format 'nm'/],
   ];
   for (const [what, args, message] of failures) {
-    test(`fails with one line and no output: ${what}`, () => {
+    test(`fails with one line and no output: ${what}`, async () => {
       const placeholder = join(dir, 'System.map-placeholder');
       writeFileSync(placeholder, 'ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n');
       const corrupt = join(dir, 'corrupt.ko');
       writeFileSync(corrupt, readFileSync(buildModule('corrupt_mod')).subarray(0, 2000));
       const out = join(dir, `fail-${what.replace(/\W/g, '_')}.map`);
       const resolved = args.map((a) => (a === 'PLACEHOLDER' ? placeholder : a === 'CORRUPT' ? corrupt : a === 'KALLSYMS' ? kernel.kallsyms : a));
-      const r = runCli(['symbols', ...resolved, '-o', out]);
+      const r = await runCliInProcess(['symbols', ...resolved, '-o', out]);
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, message);
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
@@ -195,12 +195,12 @@ describe('symbols command', () => {
     });
   }
 
-  test('--keep-going skips a corrupt module, warns, writes the rest, exits 1', () => {
+  test('--keep-going skips a corrupt module, warns, writes the rest, exits 1', async () => {
     const good = buildModule('good_mod');
     const corrupt = join(dir, 'corrupt2.ko');
     writeFileSync(corrupt, 'not an elf');
     const out = join(dir, 'kg.map');
-    const r = runCli(['symbols', good, corrupt, '--keep-going', '-o', out]);
+    const r = await runCliInProcess(['symbols', good, corrupt, '--keep-going', '-o', out]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /warning: skipped .*corrupt2\.ko: not an ELF file/);
     assert.deepEqual(loadMap(out).definitions('use_b').map((d) => d.object), ['good_mod']);
@@ -216,10 +216,10 @@ describe('symbols command', () => {
   });
 });
 
-test('symbols with no source reads the running kernel, or says exactly what is missing', () => {
+test('symbols with no source reads the running kernel, or says exactly what is missing', async () => {
   const dir2 = tempDir();
   const out = join(dir2, 'running.map');
-  const r = runCli(['symbols', '-o', out, '--json']);
+  const r = await runCliInProcess(['symbols', '-o', out, '--json']);
   if (r.status === 0) {
     const summary = JSON.parse(r.stdout);
     assert.ok(summary.vmlinuxSymbols > 1000, r.stdout);

@@ -8,7 +8,7 @@ import { convertLivepatch } from '../src/livepatch/convert.js';
 import { type Inspection, inspectLivepatch } from '../src/livepatch/inspect.js';
 import { RULES, verifyLivepatch } from '../src/livepatch/verify.js';
 import { brokenVariants } from './broken-variants.js';
-import { runCli, tempDir } from './helpers.js';
+import { runCli, runCliInProcess, tempDir } from './helpers.js';
 import { type Fixtures, buildFixtures } from './kbuild-fixtures.js';
 
 const dir = tempDir();
@@ -54,18 +54,18 @@ describe('verify', () => {
     assert.match(result.findings.find((f) => f.rule === 'unresolved')!.message, /^Unknown symbol ucode_path/);
   });
 
-  test('command: exit 0 and OK when clean; exit 1 listing every problem; --json', () => {
+  test('command: exit 0 and OK when clean; exit 1 listing every problem; --json', async () => {
     const good = join(dir, 'good.ko');
     writeFileSync(good, valid);
-    let r = runCli(['verify', good, '-s', mapFile]);
+    let r = await runCliInProcess(['verify', good, '-s', mapFile]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /OK: 1 livepatch symbol, 1 livepatch relocation resolve as intended/);
     const bad = join(dir, 'bad.ko');
     writeFileSync(bad, brokenVariants(valid).find((v) => v.name === 'sympos-past-end')!.bytes);
-    r = runCli(['verify', bad, '-s', mapFile]);
+    r = await runCliInProcess(['verify', bad, '-s', mapFile]);
     assert.equal(r.status, 1);
     assert.match(r.stdout, /\[sympos\] livepatch_cmdline_proc_show\+0x[0-9a-f]+ \(\.text\+0x[0-9a-f]+\): symbol position 3 for symbol 'ucode_path' in object 'vmlinux' not found/);
-    r = runCli(['verify', bad, '-s', mapFile, '--json']);
+    r = await runCliInProcess(['verify', bad, '-s', mapFile, '--json']);
     const json = JSON.parse(r.stdout);
     assert.equal(json.ok, false);
     assert.equal(json.findings[0].rule, 'sympos');
@@ -73,7 +73,7 @@ describe('verify', () => {
 });
 
 describe('inspect', () => {
-  test('livepatch relocations by object with sites, types, targets; loader symbols; --json', () => {
+  test('livepatch relocations by object with sites, types, targets; loader symbols; --json', async () => {
     const file = join(dir, 'inspect.ko');
     writeFileSync(file, valid);
     const i = inspectLivepatch(ElfObject.parse(valid, file), file);
@@ -87,11 +87,11 @@ describe('inspect', () => {
     assert.match(reloc.type, /^R_X86_64_/);
     assert.ok(i.loaderSymbols.some((s) => s.name === 'seq_printf' && s.relocations > 0));
     assert.deepEqual(i.annotations, []);
-    const r = runCli(['inspect', file, '--json']);
+    const r = await runCliInProcess(['inspect', file, '--json']);
     assert.equal(r.status, 0, r.stderr);
     const json = JSON.parse(r.stdout) as Inspection;
     assert.deepEqual(json.objects[0].sections[0].relocations[0].target, reloc.target);
-    const text = runCli(['inspect', file]).stdout;
+    const text = (await runCliInProcess(['inspect', file])).stdout;
     assert.match(text, /Livepatch relocations for vmlinux \(1\):\n {2}\.klp\.rela\.vmlinux\.\.text {2}-> \.text {2}flags 0x100042\n {4}livepatch_cmdline_proc_show\+0x[0-9a-f]+ \(\.text\+0x[0-9a-f]+\) {2}R_X86_64_32S +vmlinux ucode_path,2/);
   });
 

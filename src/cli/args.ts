@@ -22,9 +22,25 @@ export function parse<O extends Options>(command: string, args: string[], option
   }
 }
 
+/** Where a command writes: the process's streams, or a test's buffers (tests run main() in process). */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** Whether err goes to a terminal (progress lines). */
+  readonly errIsTty: boolean;
+}
+
+export const processIo: Io = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+  get errIsTty() {
+    return process.stderr.isTTY === true;
+  },
+};
+
 export interface Command {
   name: string;
   summary: string;
   help: string;
-  run(args: string[]): Promise<number> | number;
+  run(args: string[], io: Io): Promise<number> | number;
 }

@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { type Command, UsageError } from './args.js';
+import { type Command, type Io, UsageError, processIo } from './args.js';
 import { buildCommand, includeDir } from './commands/build.js';
 import { convertCommand, runConvert } from './commands/convert.js';
 import { copyCommand } from './commands/copy.js';
@@ -23,35 +23,35 @@ Run 'klp-convert <command> --help' for the options of one command.
 'klp-convert --include-dir' prints the folder of klp-convert.h (for Makefiles).`;
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [first, ...rest] = argv;
   try {
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-      process.stdout.write(`${usage()}\n`);
+      io.out(`${usage()}\n`);
       return first === undefined ? 2 : 0;
     }
     if (first === '--include-dir') {
-      process.stdout.write(`${includeDir}\n`);
+      io.out(`${includeDir}\n`);
       return 0;
     }
     const cmd = commands.find((c) => c.name === first);
     // kbuild calls the kernel's klp-convert as `klp-convert MAP IN.ko OUT.ko`.
-    if (!cmd && argv.length === 3 && !first.startsWith('-')) return runConvert(argv[0], argv[1], argv[2], {});
+    if (!cmd && argv.length === 3 && !first.startsWith('-')) return runConvert(argv[0], argv[1], argv[2], {}, io);
     if (!cmd) throw new UsageError(`unknown command '${first}'`);
-    return await cmd.run(rest);
+    return await cmd.run(rest, io);
   } catch (e) {
     if (e instanceof UsageError) {
       const hint = e.command ? `klp-convert ${e.command} --help` : 'klp-convert --help';
-      process.stderr.write(`klp-convert: ${e.message}\nTry '${hint}'.\n`);
+      io.err(`klp-convert: ${e.message}\nTry '${hint}'.\n`);
       return 2;
     }
     // Known failures carry messages written for users; anything else is a bug and says so.
     if (e instanceof UserError) {
-      process.stderr.write(`klp-convert: ${e.message}\n`);
+      io.err(`klp-convert: ${e.message}\n`);
       return 1;
     }
-    process.stderr.write(`klp-convert: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
-    if (process.env.KLP_CONVERT_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+    io.err(`klp-convert: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (process.env.KLP_CONVERT_DEBUG) io.err(`${(e as Error).stack}\n`);
     return 70;
   }
 }

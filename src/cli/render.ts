@@ -41,7 +41,8 @@ export function renderInspection(i: Inspection): string {
     lines.push('', `Livepatch relocations for ${o.object} (${count}):`);
     for (const s of o.sections) {
       lines.push(`  ${s.name}  -> ${s.appliesTo}  flags ${s.flags}`);
-      const width = Math.max(...s.relocations.map((r) => r.site.length), 4);
+      // Not Math.max(...list): a spread of a large section's relocations overflows the call stack.
+      const width = s.relocations.reduce((w, r) => Math.max(w, r.site.length), 4);
       for (const r of s.relocations) {
         const t = r.target ? `${r.target.object} ${r.target.symbol},${r.target.position}` : `${r.symbol} (not a livepatch symbol)`;
         const addend = r.addend === 0 ? '' : r.addend > 0 ? ` + ${r.addend}` : ` - ${-r.addend}`;

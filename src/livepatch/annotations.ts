@@ -46,6 +46,8 @@ export function readAnnotations(obj: ElfObject): Annotations {
     }
     const count = s.size / size;
     const symbols: (ElfSymbol | null)[] = new Array(count).fill(null);
+    // Entries already reported, so an entry gets one message, found without rescanning the messages.
+    const reported = new Set<number>();
     for (const r of rela?.relocations ?? []) {
       const entry = Number(r.offset / BigInt(size));
       const field = Number(r.offset % BigInt(size));
@@ -53,11 +55,15 @@ export function readAnnotations(obj: ElfObject): Annotations {
         fail(`relocation at offset 0x${r.offset.toString(16)} is not on an entry's symbol field`);
         continue;
       }
-      if (symbols[entry]) fail(`entry ${entry} has more than one relocation`);
+      if (symbols[entry]) {
+        fail(`entry ${entry} has more than one relocation`);
+        reported.add(entry);
+      }
       if (!r.symbol || r.symbol.section !== null) {
         // The compiler relocates against a section symbol when the annotated symbol is defined here.
         const name = r.symbol?.section ? `'${r.symbol.name || r.symbol.section.name}', defined in this module` : 'no symbol';
         fail(`entry ${entry} refers to ${name}; annotate only symbols the module declares extern`);
+        reported.add(entry);
         continue;
       }
       symbols[entry] = r.symbol;
@@ -66,7 +72,7 @@ export function readAnnotations(obj: ElfObject): Annotations {
     for (let i = 0; i < count; i++) {
       const symbol = symbols[i];
       if (!symbol) {
-        if (!out.problems.some((p) => p.includes(`entry ${i} `))) fail(`entry ${i} has no relocation naming its symbol`);
+        if (!reported.has(i)) fail(`entry ${i} has no relocation naming its symbol`);
         continue;
       }
       const where = `${s.name}[${i}]`;

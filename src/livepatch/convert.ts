@@ -166,12 +166,19 @@ function planConversion(obj: ElfObject, opts: ConvertOptions): Plan {
   // Relocation sections the conversion reads: not the annotation arrays (which go away), not livepatch ones.
   const sources = obj.relocationSections.filter((rs) => !annotations.sections.has(rs) && !rs.name.startsWith(KLP_RELA_PREFIX));
 
+  // Each symbol's first reference, for messages: found in one pass over the relocations, the first
+  // time a message needs one.
+  let firstReference: Map<ElfSymbol, string> | undefined;
   const firstSite = (y: ElfSymbol): string => {
-    for (const rs of sources) {
-      const r = rs.relocations.find((x) => x.symbol === y);
-      if (r) return `referenced at ${sites.describe(rs.target, r.offset)}`;
+    if (!firstReference) {
+      firstReference = new Map();
+      for (const rs of sources) {
+        for (const r of rs.relocations) {
+          if (r.symbol && !firstReference.has(r.symbol)) firstReference.set(r.symbol, `referenced at ${sites.describe(rs.target, r.offset)}`);
+        }
+      }
     }
-    return 'not referenced by any relocation';
+    return firstReference.get(y) ?? 'not referenced by any relocation';
   };
 
   const targets = new Map<ElfSymbol, Target>();
@@ -372,7 +379,7 @@ function initTimeHomonyms(map: KernelSymbolMap, object: string, name: string): n
 /** Validate an explicit object and position as the kernel will (klp_find_object_symbol), in our words with the candidates. */
 function checkPosition(map: KernelSymbolMap, object: string, name: string, position: number, what: string): SymbolEntry | string {
   const found = findObjectSymbol(map, object, name, position);
-  if (found.ok) return found.entry;
+  if (found.ok) return found.object.entry(found.index);
   const defs = found.definitions;
   switch (found.rule) {
     case 'object': return `${what}: object '${object}' is not in the target kernel's symbol map`;

@@ -1,12 +1,12 @@
 import { EM_X86_64, SHF_ALLOC, SHN_UNDEF, SHT_RELA, STB_WEAK } from '../elf/constants.js';
-import type { ElfObject, ElfSymbol, RelocationSection } from '../elf/object.js';
+import type { ElfObject, ElfSymbol, RelocationSection, Section } from '../elf/object.js';
 import { relocationTypeName } from '../elf/relocation-types.js';
 import type { KernelSymbolMap } from '../kernel/symbol-map.js';
 import { VMLINUX } from '../kernel/symbol-map.js';
 import type { Export } from '../kernel/symvers.js';
 import {
   FILE_RELOCS_PREFIX, KLP_RELA_PREFIX, KLP_SYM_PREFIX, MAX_OBJECT_NAME, MAX_SYMBOL_NAME, MINIMAL_PREFIX, MODULE_RELOCS_PREFIX, SHF_RELA_LIVEPATCH,
-  SHN_LIVEPATCH, parseKlpRelaSectionName, parseKlpSymbolName,
+  SHN_LIVEPATCH, type KlpSymbolName, parseKlpRelaSectionName, parseKlpSymbolName,
 } from './klp-format.js';
 import { type Lookup, findObjectSymbol } from './find-symbol.js';
 import { describeEntry, isLoaderSection } from './loader-sections.js';
@@ -58,7 +58,9 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
   const findings: Finding[] = [];
   const add = (rule: Rule, site: string, message: string) => findings.push({ rule, site, message });
   const info = livepatchInfo(obj);
-  const sites = new SiteNamer(obj);
+  // Sites are named only for findings, and most modules have none: the index is built on first use.
+  let namer: SiteNamer | undefined;
+  const site = (section: Section | null, offset: bigint) => (namer ??= new SiteNamer(obj)).describe(section, offset);
   const maxSymbol = target.maxSymbolName ?? MAX_SYMBOL_NAME;
   if (!info.livepatch) add('modinfo', '.modinfo', 'no livepatch= entry: the kernel loads it as an ordinary module, not a livepatch (MODULE_INFO(livepatch, "Y"))');
   if (info.name.length > MAX_OBJECT_NAME) add('modinfo', '.modinfo', `module name '${info.name}' is longer than ${MAX_OBJECT_NAME} characters (MODULE_NAME_LEN)`);
@@ -77,6 +79,8 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
   const klpSections: RelocationSection[] = [];
   // Per livepatch symbol: the kernel's lookup, or null when its name does not parse.
   const resolved = new Map<ElfSymbol, Lookup | null>();
+  // Per livepatch symbol: its name parsed once, null when it does not parse.
+  const names = new Map<ElfSymbol, KlpSymbolName | null>();
   let relocations = 0;
   for (const rs of obj.relocationSections) {
     const isKlpName = rs.name.startsWith(KLP_RELA_PREFIX);
@@ -84,7 +88,7 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
     if (!isKlpName && !isKlpFlag) {
       for (const r of rs.relocations) {
         if (r.symbol?.section === null && r.symbol.shndx === SHN_LIVEPATCH && rs.target && rs.target.flags & SHF_ALLOC) {
-          add('livepatch-symbol-outside', sites.describe(rs.target, r.offset), `ordinary relocation section ${rs.name} refers to livepatch symbol '${r.symbol.name}'; the module loader would apply it with value 0`);
+          add('livepatch-symbol-outside', site(rs.target, r.offset), `ordinary relocation section ${rs.name} refers to livepatch symbol '${r.symbol.name}'; the module loader would apply it with value 0`);
         }
       }
       continue;
@@ -104,32 +108,33 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
     }
     if (rs.symtab !== symtab) add('section-target', rs.name, 'sh_link is not the symbol table');
     if (objname !== VMLINUX && !target.map.object(objname)) add('object', rs.name, `object '${objname}' does not exist in the target kernel: these relocations would never be applied`);
+    const x86 = obj.header.machine === EM_X86_64;
     for (const r of rs.relocations) {
       relocations++;
-      const site = sites.describe(rs.target, r.offset);
       const y = r.symbol;
-      if (obj.header.machine === EM_X86_64 && !X86_64_RELOCATIONS.has(r.type)) {
-        add('relocation-type', site, `${relocationTypeName(obj.header.machine, r.type)} is not handled by x86_64 apply_relocate_add ("Unknown rela relocation: ${r.type}")`);
+      if (x86 && !X86_64_RELOCATIONS.has(r.type)) {
+        add('relocation-type', site(rs.target, r.offset), `${relocationTypeName(obj.header.machine, r.type)} is not handled by x86_64 apply_relocate_add ("Unknown rela relocation: ${r.type}")`);
       }
       if (!y || y.section !== null || y.shndx !== SHN_LIVEPATCH) {
-        add('symbol-shndx', site, `symbol ${y?.name || '(none)'} is not marked as a livepatch symbol (st_shndx must be SHN_LIVEPATCH)`);
+        add('symbol-shndx', site(rs.target, r.offset), `symbol ${y?.name || '(none)'} is not marked as a livepatch symbol (st_shndx must be SHN_LIVEPATCH)`);
         continue;
       }
-      const parsed = parseKlpSymbolName(y.name, maxSymbol);
+      let parsed = names.get(y);
+      if (parsed === undefined) names.set(y, (parsed = parseKlpSymbolName(y.name, maxSymbol) ?? null));
       if (!parsed) {
         if (!resolved.has(y)) add('symbol-name', y.name, `symbol ${y.name} has an incorrectly formatted name (the kernel reads .klp.sym.%${MAX_OBJECT_NAME}[^.].%${maxSymbol}[^,],%lu)`);
         resolved.set(y, null);
         continue;
       }
       if (objname !== VMLINUX && parsed.object === VMLINUX) {
-        add('vmlinux-from-module', site, `invalid access to vmlinux symbol '${parsed.symbol}' from module-specific livepatch relocation section ${rs.name}`);
+        add('vmlinux-from-module', site(rs.target, r.offset), `invalid access to vmlinux symbol '${parsed.symbol}' from module-specific livepatch relocation section ${rs.name}`);
       }
       if (parsed.object !== VMLINUX && rs.target && isLoaderSection(rs.target.name)) {
-        add('loader-section', site, `${rs.target.name} ${describeEntry(rs.target.name, rs.target.entsize, r.offset)}: relocation to module ${parsed.object} is applied only when livepatch resolves that module, after the loader has processed ${rs.target.name}`);
+        add('loader-section', site(rs.target, r.offset), `${rs.target.name} ${describeEntry(rs.target.name, rs.target.entsize, r.offset)}: relocation to module ${parsed.object} is applied only when livepatch resolves that module, after the loader has processed ${rs.target.name}`);
       }
       let lookup = resolved.get(y);
       if (!lookup) resolved.set(y, (lookup = findObjectSymbol(target.map, parsed.object, parsed.symbol, parsed.position)));
-      if (!lookup.ok) add(lookup.rule, site, lookup.message);
+      if (!lookup.ok) add(lookup.rule, site(rs.target, r.offset), lookup.message);
     }
   }
 
@@ -137,7 +142,7 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
   for (const y of symtab.symbols.slice(1)) {
     if (y.section === null && y.shndx === SHN_LIVEPATCH) {
       livepatchSymbols++;
-      if (!parseKlpSymbolName(y.name, maxSymbol) && !resolved.has(y)) add('symbol-name', y.name, `symbol ${y.name} has an incorrectly formatted name`);
+      if (!(names.get(y) ?? parseKlpSymbolName(y.name, maxSymbol)) && !resolved.has(y)) add('symbol-name', y.name, `symbol ${y.name} has an incorrectly formatted name`);
       continue;
     }
     if (!isLoaderSymbol(y)) continue;

@@ -50,7 +50,7 @@ Options:
 
 Modules that reference symbols the module loader cannot resolve but lack
 MODULE_INFO(livepatch, "Y") are reported and left alone.`,
-  async run(args) {
+  async run(args, io) {
     const { values, positionals } = parse('build', args, {
       kdir: { type: 'string' },
       symbols: { type: 'string', short: 's' },
@@ -59,12 +59,12 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
       json: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
     });
-    if (values.help) return help(buildCommand);
+    if (values.help) return help(buildCommand, io);
     const dir = resolve(positionals[0] ?? '.');
     const kdir = resolve(values.kdir ?? `/lib/modules/${release()}/build`);
     const built = runKbuild(dir, kdir, includeDir);
     const shown = values.verbose ? built.output : withoutProgress(built.output);
-    if (shown) process.stderr.write(`${shown}\n`);
+    if (shown) io.err(`${shown}\n`);
     if (built.modules.length === 0) throw new BuildError(`kbuild built no module in ${dir}`);
     const symversPath = values.symvers ?? join(kdir, 'Module.symvers');
     const exports = existsSync(symversPath) ? parseSymvers(readTextInput(symversPath, 'Module.symvers'), symversPath) : undefined;
@@ -85,7 +85,7 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
         const target = { exports, map: exports ? undefined : await loadMap() };
         const unknown = obj.symtab?.symbols.filter((y) => isLoaderSymbol(y) && y.bind !== STB_WEAK && !isExported(target, y.name)).map((y) => y.name) ?? [];
         if (unknown.length > 0) {
-          process.stderr.write(`klp-convert: warning: ${ko} references symbols the module loader cannot resolve (${unknown.join(', ')}) but has no MODULE_INFO(livepatch, "Y"); not converted\n`);
+          io.err(`klp-convert: warning: ${ko} references symbols the module loader cannot resolve (${unknown.join(', ')}) but has no MODULE_INFO(livepatch, "Y"); not converted\n`);
         }
         if (values.output) copyModule(ko, out);
         continue;
@@ -95,20 +95,20 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
         // against these exports included: modpost's partial list decides nothing.
         const report = convertLivepatch(obj, { map: await loadMap(), exports });
         writeFileAtomic(out, writeElf(obj));
-        for (const w of report.warnings) process.stderr.write(`klp-convert: warning: ${ko}: ${w}\n`);
+        for (const w of report.warnings) io.err(`klp-convert: warning: ${ko}: ${w}\n`);
         reports.push(reportJson(report, ko, out));
         if (!values.json) {
           const relocs = report.conversions.reduce((n, c) => n + c.references.length, 0);
-          process.stdout.write(`${out}: ${report.changed ? `${plural(report.conversions.length, 'symbol')}, ${plural(relocs, 'relocation')} converted` : 'no conversion needed'}\n`);
-          if (values.verbose) for (const c of report.conversions) process.stdout.write(`  ${c.klpName}  [${c.how}]\n`);
+          io.out(`${out}: ${report.changed ? `${plural(report.conversions.length, 'symbol')}, ${plural(relocs, 'relocation')} converted` : 'no conversion needed'}\n`);
+          if (values.verbose) for (const c of report.conversions) io.out(`  ${c.klpName}  [${c.how}]\n`);
         }
       } catch (e) {
         if (!(e instanceof ConversionError)) throw e;
         failed++;
-        process.stderr.write(`klp-convert: ${e.message}\n`);
+        io.err(`klp-convert: ${e.message}\n`);
       }
     }
-    if (values.json) process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
+    if (values.json) io.out(`${JSON.stringify(reports, null, 2)}\n`);
     return failed > 0 ? 1 : 0;
   },
 };

@@ -6,7 +6,7 @@ import { loadMap, releaseMismatch } from '../../kernel/map-load.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { convertLivepatch } from '../../livepatch/convert.js';
 import { livepatchInfo } from '../../livepatch/modinfo.js';
-import { type Command, UsageError, parse } from '../args.js';
+import { type Command, type Io, UsageError, parse } from '../args.js';
 import { renderReport, reportJson } from '../render.js';
 import { help } from './copy.js';
 
@@ -38,30 +38,30 @@ Options:
   -h, --help           this text
 
 Converting an already converted module changes nothing and says so.`,
-  run(args) {
+  run(args, io) {
     const { values, positionals } = parse('convert', args, {
       symbols: { type: 'string', short: 's' },
       symvers: { type: 'string' },
       json: { type: 'boolean' },
       verbose: { type: 'boolean', short: 'v' },
     });
-    if (values.help) return help(convertCommand);
+    if (values.help) return help(convertCommand, io);
     if (!values.symbols) throw new UsageError('--symbols MAP is required', 'convert');
     if (positionals.length !== 2) throw new UsageError('convert takes two arguments: IN.ko OUT.ko', 'convert');
-    return runConvert(values.symbols, positionals[0], positionals[1], { symvers: values.symvers, json: values.json, verbose: values.verbose });
+    return runConvert(values.symbols, positionals[0], positionals[1], { symvers: values.symvers, json: values.json, verbose: values.verbose }, io);
   },
 };
 
-export function runConvert(mapPath: string, input: string, output: string, opts: { symvers?: string; json?: boolean; verbose?: boolean }): number {
+export function runConvert(mapPath: string, input: string, output: string, opts: { symvers?: string; json?: boolean; verbose?: boolean }, io: Io): number {
   const map = loadMap(mapPath);
   const exports = opts.symvers ? parseSymvers(readTextInput(opts.symvers, 'Module.symvers'), opts.symvers) : undefined;
   const obj = ElfObject.parse(readInput(input), input);
   const stale = releaseMismatch(map, mapPath, livepatchInfo(obj).vermagic, input);
-  if (stale) process.stderr.write(`klp-convert: warning: ${stale}\n`);
+  if (stale) io.err(`klp-convert: warning: ${stale}\n`);
   const report = convertLivepatch(obj, { map, exports });
   writeFileAtomic(output, writeElf(obj));
-  for (const w of report.warnings) process.stderr.write(`klp-convert: warning: ${input}: ${w}\n`);
-  if (opts.json) process.stdout.write(`${JSON.stringify(reportJson(report, input, output), null, 2)}\n`);
-  else process.stdout.write(renderReport(report, input, output, opts.verbose ?? false));
+  for (const w of report.warnings) io.err(`klp-convert: warning: ${input}: ${w}\n`);
+  if (opts.json) io.out(`${JSON.stringify(reportJson(report, input, output), null, 2)}\n`);
+  else io.out(renderReport(report, input, output, opts.verbose ?? false));
   return 0;
 }

@@ -2,7 +2,7 @@ import { ElfObject } from '../../elf/object.js';
 import { writeElf } from '../../elf/writer.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { readInput } from '../../io/read-file.js';
-import { type Command, UsageError, parse } from '../args.js';
+import { type Command, type Io, UsageError, parse } from '../args.js';
 
 export const copyCommand: Command = {
   name: 'copy',
@@ -16,9 +16,9 @@ survives klp-convert's reader and writer.
 
 IN may be a relocatable object (.o) or kernel module (.ko), ELF32 or ELF64, either
 byte order. OUT is written atomically; on any error nothing is left behind.`,
-  run(args) {
+  run(args, io) {
     const { positionals, values } = parse('copy', args, {});
-    if (values.help) return help(copyCommand);
+    if (values.help) return help(copyCommand, io);
     if (positionals.length !== 2) throw new UsageError('copy takes exactly two arguments: IN OUT', 'copy');
     const [input, output] = positionals;
     const obj = ElfObject.parse(readInput(input), input);
@@ -27,7 +27,7 @@ byte order. OUT is written atomically; on any error nothing is left behind.`,
   },
 };
 
-export function help(cmd: Command): number {
-  process.stdout.write(`${cmd.help}\n`);
+export function help(cmd: Command, io: Io): number {
+  io.out(`${cmd.help}\n`);
   return 0;
 }

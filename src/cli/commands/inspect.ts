@@ -19,13 +19,13 @@ sections that remain (an unconverted module).
 Options:
   --json      the same as JSON (documented in the README)
   -h, --help  this text`,
-  run(args) {
+  run(args, io) {
     const { values, positionals } = parse('inspect', args, { json: { type: 'boolean' } });
-    if (values.help) return help(inspectCommand);
+    if (values.help) return help(inspectCommand, io);
     if (positionals.length !== 1) throw new UsageError('inspect takes one module', 'inspect');
     const file = positionals[0];
     const result = inspectLivepatch(ElfObject.parse(readInput(file), file), file);
-    process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : renderInspection(result));
+    io.out(values.json ? `${JSON.stringify(result, null, 2)}\n` : renderInspection(result));
     return 0;
   },
 };

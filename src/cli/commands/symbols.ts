@@ -38,7 +38,7 @@ Options:
   --keep-going         report unreadable modules and go on with the rest
   --json               print the summary as JSON
   -h, --help           this text`,
-  async run(args) {
+  async run(args, io) {
     const { values, positionals } = parse('symbols', withDefaultKallsyms(args), {
       vmlinux: { type: 'string' },
       kallsyms: { type: 'string' },
@@ -51,7 +51,7 @@ Options:
       'keep-going': { type: 'boolean' },
       json: { type: 'boolean' },
     });
-    if (values.help) return help(symbolsCommand);
+    if (values.help) return help(symbolsCommand, io);
     if (!values.output) throw new UsageError('--output FILE is required', 'symbols');
     const format = values.format as MapFormat;
     if (!MAP_FORMATS.includes(format)) throw new UsageError(`unknown --format '${values.format}' (${MAP_FORMATS.join(', ')})`, 'symbols');
@@ -61,10 +61,10 @@ Options:
     };
     const noSource = !sources.vmlinux && !sources.kallsyms && !sources.systemMap && sources.modules.length === 0;
     if (noSource) sources = { ...runningKernelSources(), symvers: sources.symvers, keepGoing: sources.keepGoing };
-    const tty = process.stderr.isTTY;
+    const tty = io.errIsTty;
     sources.progress = tty
       ? (done, total) => {
-          if (done === total || done % 50 === 0) process.stderr.write(`\rreading modules: ${done}/${total}${done === total ? '\n' : ''}`);
+          if (done === total || done % 50 === 0) io.err(`\rreading modules: ${done}/${total}${done === total ? '\n' : ''}`);
         }
       : undefined;
 
@@ -72,7 +72,7 @@ Options:
     const rel = values.release ?? (noSource ? release() : undefined);
     if (rel) map.meta.set('release', rel);
     map.meta.set('sources', describeSources(sources));
-    for (const p of problems) process.stderr.write(`klp-convert: warning: skipped ${p}\n`);
+    for (const p of problems) io.err(`klp-convert: warning: skipped ${p}\n`);
     writeMap(map, values.output, format);
 
     const vmlinux = map.object(VMLINUX);
@@ -80,9 +80,9 @@ Options:
       output: values.output, format, objects: map.objects.size, symbols: map.symbolCount,
       vmlinuxSymbols: vmlinux?.length ?? 0, modules: map.objects.size - (vmlinux ? 1 : 0), skipped: problems.length,
     };
-    if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    if (values.json) io.out(`${JSON.stringify(summary, null, 2)}\n`);
     else {
-      process.stdout.write(`${summary.output}: ${summary.symbols} symbols of ${summary.vmlinuxSymbols ? 'vmlinux and ' : ''}${summary.modules} modules (${format} format)\n`);
+      io.out(`${summary.output}: ${summary.symbols} symbols of ${summary.vmlinuxSymbols ? 'vmlinux and ' : ''}${summary.modules} modules (${format} format)\n`);
     }
     return problems.length > 0 ? 1 : 0;
   },

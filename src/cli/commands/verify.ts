@@ -35,7 +35,7 @@ Target kernel (default: the running kernel):
 Options:
   --json               findings as JSON
   -h, --help           this text`,
-  async run(args) {
+  async run(args, io) {
     const { values, positionals } = parse('verify', args, {
       symbols: { type: 'string', short: 's' },
       kallsyms: { type: 'string' },
@@ -43,7 +43,7 @@ Options:
       symvers: { type: 'string' },
       json: { type: 'boolean' },
     });
-    if (values.help) return help(verifyCommand);
+    if (values.help) return help(verifyCommand, io);
     if (positionals.length !== 1) throw new UsageError('verify takes one module', 'verify');
     if (values.symbols && values.kallsyms) throw new UsageError('give --symbols or --kallsyms, not both', 'verify');
     const file = positionals[0];
@@ -54,12 +54,12 @@ Options:
     else map = (await buildSymbolMap(runningKernelSources())).map;
     const exports = values.symvers ? parseSymvers(readTextInput(values.symvers, 'Module.symvers'), values.symvers) : undefined;
     const stale = values.symbols && releaseMismatch(map, values.symbols, livepatchInfo(obj).vermagic, file);
-    if (stale) process.stderr.write(`klp-convert: warning: ${stale}\n`);
+    if (stale) io.err(`klp-convert: warning: ${stale}\n`);
     const result = verifyLivepatch(obj, { map, exports });
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ file, ok: result.findings.length === 0, ...result }, null, 2)}\n`);
+      io.out(`${JSON.stringify({ file, ok: result.findings.length === 0, ...result }, null, 2)}\n`);
     } else {
-      process.stdout.write(renderVerification(file, result));
+      io.out(renderVerification(file, result));
     }
     return result.findings.length === 0 ? 0 : 1;
   },
