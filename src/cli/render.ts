@@ -1,3 +1,5 @@
+import { basename } from 'node:path';
+import type { CreateReport } from '../create/create.js';
 import type { ConvertReport } from '../livepatch/convert.js';
 import type { Inspection } from '../livepatch/inspect.js';
 import type { VerifyResult } from '../livepatch/verify.js';
@@ -71,4 +73,29 @@ export function renderVerification(file: string, result: VerifyResult): string {
   let out = `${file}: ${plural(result.findings.length, 'problem')}; the kernel would refuse it or bind it wrongly:\n`;
   for (const f of result.findings) out += `  [${f.rule}] ${f.site}: ${f.message}\n`;
   return out;
+}
+
+const REASONS: Record<string, string> = {
+  edited: 'edited directly',
+  'clone-of-edited': 'a clone GCC made of an edited function',
+  'inlined-callee-changed': 'a callee inlined into it changed',
+  'cold-part-changed': 'its .cold part changed',
+  new: 'new function',
+};
+
+/** What `create` replaced and why, one line per function, then the module written. */
+export function renderCreateReport(report: CreateReport, out: string | undefined): string {
+  let text = '';
+  for (const f of report.functions) {
+    const old = f.oldName === null ? '' : ` replaces ${f.object} ${f.oldName}${f.sympos ? `,${f.sympos}` : ''}`;
+    const via = f.via.length > 0 && f.reason !== 'edited' ? ` (${f.via.join(', ')})` : '';
+    const shipped = f.shipped === 'differs' ? ' [warning: the rebuilt original differs from the shipped code]' : f.shipped === 'identical' ? ' [rebuilt original = shipped code]' : '';
+    text += `${f.unit}: ${f.name}${old}: ${REASONS[f.reason]}${via}${shipped}\n`;
+  }
+  if (out) text += `${out}: ${basename(out)} written and verified\n`;
+  return text;
+}
+
+export function renderCreateJson(report: CreateReport, out: string | undefined): string {
+  return `${JSON.stringify({ module: report.module, release: report.release, output: out ?? null, functions: report.functions, externals: report.externals }, null, 2)}\n`;
 }

@@ -1,21 +1,14 @@
 import { release } from 'node:os';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createLivepatch } from '../../create/create.js';
 import { kernelInputs } from '../../create/inputs.js';
 import { kernelTarget } from '../../create/tree.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { readTextInput } from '../../io/read-file.js';
 import { type Command, UsageError, parse } from '../args.js';
+import { renderCreateJson, renderCreateReport } from '../render.js';
 import { includeDir } from './build.js';
 import { help } from './copy.js';
-
-const REASONS: Record<string, string> = {
-  edited: 'edited directly',
-  'clone-of-edited': 'a clone GCC made of an edited function',
-  'inlined-callee-changed': 'a callee inlined into it changed',
-  'cold-part-changed': 'its .cold part changed',
-  new: 'new function',
-};
 
 export const createCommand: Command = {
   name: 'create',
@@ -54,7 +47,7 @@ with make for those lists). Refused, naming the symbol and the reason: changes
 to initialised data or to the layout of existing data, to __init code, to
 functions without an ftrace site (notrace), to assembly files and to global
 headers (include/, arch/*/include/).`,
-  async run(args) {
+  async run(args, io) {
     const { values, positionals } = parse('create', args, {
       kernel: { type: 'string' },
       output: { type: 'string', short: 'o' },
@@ -66,14 +59,14 @@ headers (include/, arch/*/include/).`,
       'dry-run': { type: 'boolean' },
       json: { type: 'boolean' },
     });
-    if (values.help) return help(createCommand);
+    if (values.help) return help(createCommand, io);
     if (positionals.length === 0) throw new UsageError('no patch given', 'create');
     if (values.replace && values['no-replace']) throw new UsageError('--replace and --no-replace exclude each other', 'create');
     const target = kernelTarget(values.kernel ?? release());
     const patches = positionals.map((p) => ({ path: p, text: readTextInput(p, 'patch') }));
     const started = Date.now();
     const progress = (step: string) => {
-      process.stderr.write(`klp-convert create: [${((Date.now() - started) / 1000).toFixed(1)}s] ${step}\n`);
+      io.err(`klp-convert create: [${((Date.now() - started) / 1000).toFixed(1)}s] ${step}\n`);
     };
     const report = await createLivepatch({
       target, patches, name: values.name, replace: !values['no-replace'], dryRun: !!values['dry-run'], includeDir, progress,
@@ -81,17 +74,7 @@ headers (include/, arch/*/include/).`,
     });
     const out = report.output ? resolve(values.output ?? `${report.module}.ko`) : undefined;
     if (out && report.output) writeFileAtomic(out, report.output);
-    if (values.json) {
-      process.stdout.write(`${JSON.stringify({ module: report.module, release: report.release, output: out ?? null, functions: report.functions, externals: report.externals }, null, 2)}\n`);
-      return 0;
-    }
-    for (const f of report.functions) {
-      const old = f.oldName === null ? '' : ` replaces ${f.object} ${f.oldName}${f.sympos ? `,${f.sympos}` : ''}`;
-      const via = f.via.length > 0 && f.reason !== 'edited' ? ` (${f.via.join(', ')})` : '';
-      const shipped = f.shipped === 'differs' ? ' [warning: the rebuilt original differs from the shipped code]' : f.shipped === 'identical' ? ' [rebuilt original = shipped code]' : '';
-      process.stdout.write(`${f.unit}: ${f.name}${old}: ${REASONS[f.reason]}${via}${shipped}\n`);
-    }
-    if (out) process.stdout.write(`${out}: ${basename(out)} written and verified\n`);
+    io.out(values.json ? renderCreateJson(report, out) : renderCreateReport(report, out));
     return 0;
   },
 };
