@@ -1,5 +1,6 @@
 import { KernelDataError } from './errors.js';
-import { IndexedSymbolMap, bucketCount, hashBytes, hashString } from './map-index.js';
+import { IndexedSymbolMap, bucketCount } from './map-index.js';
+import { hashBytes, hashString } from './name-hash.js';
 import type { MemorySymbolMap } from './symbol-map.js';
 
 /**
@@ -112,8 +113,8 @@ export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
       if (o.name.includes('\n')) cannotCarry(o.name, 'object name');
       w.byte(42).text(o.name).byte(NL);
       for (let i = 0; i < o.length; i++) {
-        if (!o.listed[i]) continue;
-        const name = o.names[i];
+        if (!o.isListed(i)) continue;
+        const name = o.symbolName(i);
         if (name.charCodeAt(0) === 42 || name.includes('\n') || name === '') cannotCarry(name, `symbol name in ${o.name}`);
         w.text(name).byte(NL);
       }
@@ -126,20 +127,22 @@ export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
     w.byte(42).text(escapeField(o.name, false)).byte(NL);
     o.files.forEach((f, id) => w.text(`@${id}\t${escapeField(f, false)}\n`));
     for (let i = 0; i < o.length; i++) {
-      const name = o.names[i];
+      const name = o.symbolName(i);
       w.text(needsEscape(name, true) ? escapeField(name, true) : name).byte(TAB);
-      if (o.listed[i]) w.int(o.position(i));
+      if (o.isListed(i)) w.int(o.position(i));
       else w.byte(DASH);
-      w.byte(TAB).text(escapeField(o.types[i], false)).byte(TAB);
-      if (o.sizes[i] < 0) w.byte(DASH);
-      else w.int(o.sizes[i]);
+      w.byte(TAB).text(escapeField(o.type(i), false)).byte(TAB);
+      const size = o.size(i);
+      if (size < 0) w.byte(DASH);
+      else w.int(size);
       w.byte(TAB);
       const exp = o.exports.get(name);
       if (exp === undefined) w.byte(DASH);
       else w.text(escapeField(exp, false));
       w.byte(TAB);
-      if (o.fileIndex[i] < 0) w.byte(DASH);
-      else w.int(o.fileIndex[i]);
+      const file = o.fileOf(i);
+      if (file < 0) w.byte(DASH);
+      else w.int(file);
       w.byte(NL);
     }
     // Exports the map has no symbol for (Module.symvers names them) are kept as their own lines.
