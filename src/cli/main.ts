@@ -5,16 +5,22 @@ import { KernelDataError } from '../kernel/errors.js';
 import { ConversionError } from '../livepatch/convert.js';
 import { BuildError } from '../build/kbuild.js';
 import { type Command, UsageError } from './args.js';
-import { buildCommand, includeDir } from './commands/build.js';
-import { convertCommand, runConvert } from './commands/convert.js';
-import { copyCommand } from './commands/copy.js';
-import { inspectCommand } from './commands/inspect.js';
-import { verifyCommand } from './commands/verify.js';
-import { symbolsCommand } from './commands/symbols.js';
 
-const commands: Command[] = [buildCommand, convertCommand, verifyCommand, inspectCommand, symbolsCommand, copyCommand];
+/**
+ * Each command's module is imported when it runs: `convert` does not pay for what only `symbols`
+ * or `build` load (decompressors, kbuild), about a third of its start-up.
+ */
+const loaders: Record<string, () => Promise<Command>> = {
+  build: async () => (await import('./commands/build.js')).buildCommand,
+  convert: async () => (await import('./commands/convert.js')).convertCommand,
+  verify: async () => (await import('./commands/verify.js')).verifyCommand,
+  inspect: async () => (await import('./commands/inspect.js')).inspectCommand,
+  symbols: async () => (await import('./commands/symbols.js')).symbolsCommand,
+  copy: async () => (await import('./commands/copy.js')).copyCommand,
+};
 
-function usage(): string {
+async function usage(): Promise<string> {
+  const commands = await Promise.all(Object.values(loaders).map((load) => load()));
   const width = Math.max(...commands.map((c) => c.name.length));
   return `Usage: klp-convert <command> [options] [args]
 
@@ -36,16 +42,16 @@ export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   try {
     if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-      process.stdout.write(`${usage()}\n`);
+      process.stdout.write(`${await usage()}\n`);
       return first === undefined ? 2 : 0;
     }
     if (first === '--include-dir') {
-      process.stdout.write(`${includeDir}\n`);
+      process.stdout.write(`${(await import('./commands/build.js')).includeDir}\n`);
       return 0;
     }
-    const cmd = commands.find((c) => c.name === first);
+    const cmd = Object.hasOwn(loaders, first) ? await loaders[first]() : undefined;
     // kbuild calls the kernel's klp-convert as `klp-convert MAP IN.ko OUT.ko`.
-    if (!cmd && argv.length === 3 && !first.startsWith('-')) return runConvert(argv[0], argv[1], argv[2], {});
+    if (!cmd && argv.length === 3 && !first.startsWith('-')) return (await import('./commands/convert.js')).runConvert(argv[0], argv[1], argv[2], {});
     if (!cmd) throw new UsageError(`unknown command '${first}'`);
     return await cmd.run(rest);
   } catch (e) {
