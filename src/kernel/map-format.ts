@@ -173,14 +173,24 @@ export function parseMap(text: string | Uint8Array, source: string): TextSymbolM
  * tables, checks the line structure, and chains each symbol line to the previous line whose name
  * has the same hash; the fields of a line are read, and checked, when a query reaches it.
  */
+/** Queries a text map answers by reading its hash column before it chains the records. */
+const LINEAR_QUERIES = 32;
+
 export class TextSymbolMap extends IndexedSymbolMap {
   private readonly upstream: boolean;
   /** Per record: where its line starts, and its object. */
   private starts: Int32Array;
   private objectOfRecord: Int32Array;
-  private next: Int32Array;
-  /** Each bucket's last record; chains run backwards (one cache miss per line while scanning). */
-  private heads: Int32Array;
+  /** Per record: the hash of its name. */
+  private hashes: Int32Array;
+  /**
+   * The hash chains (each bucket's first record, each record's next of the same bucket), built at
+   * the LINEAR_QUERIES-th query: until then a query reads the hash column from end to end, which
+   * costs less than the cache miss per line a chained table costs while scanning.
+   */
+  private heads: Int32Array | undefined;
+  private next: Int32Array | undefined;
+  private queries = 0;
   private count = 0;
   /** Each object's source-file table (our format). */
   private readonly files: string[][] = [];
@@ -192,9 +202,7 @@ export class TextSymbolMap extends IndexedSymbolMap {
     const estimate = Math.ceil(bytes.length / (upstream ? 12 : 16)) + 16;
     this.starts = new Int32Array(estimate);
     this.objectOfRecord = new Int32Array(estimate);
-    this.next = new Int32Array(estimate);
-    // About one line per bucket: lines average more than 20 bytes in both formats.
-    this.heads = new Int32Array(bucketCount(bytes.length / 20)).fill(-1);
+    this.hashes = new Int32Array(estimate);
   }
 
   static read(bytes: Uint8Array, source: string): TextSymbolMap {
@@ -226,7 +234,7 @@ export class TextSymbolMap extends IndexedSymbolMap {
   }
 
   /**
-   * The one pass: chain every symbol line (and export line) by the hash of its name. Kept to local
+   * The one pass: every symbol line (and export line), its object and the hash of its name. Kept to local
    * variables and bytes, as it runs once per line of a million-line file; the rare object, metadata
    * and file lines go to line().
    */
@@ -238,9 +246,7 @@ export class TextSymbolMap extends IndexedSymbolMap {
     const keyEnd = upstream ? NL : TAB;
     let starts = this.starts;
     let objects = this.objectOfRecord;
-    let next = this.next;
-    const heads = this.heads;
-    const mask = heads.length - 1;
+    let hashes = this.hashes;
     let count = 0;
     let object = -1;
     let i = start;
@@ -273,18 +279,16 @@ export class TextSymbolMap extends IndexedSymbolMap {
         };
         starts = more(starts);
         objects = more(objects);
-        next = more(next);
+        hashes = more(hashes);
       }
       starts[count] = lineStart;
       objects[count] = object;
-      const k = h & mask;
-      next[count] = heads[k];
-      heads[k] = count;
+      hashes[count] = h;
       count++;
     }
     this.starts = starts;
     this.objectOfRecord = objects;
-    this.next = next;
+    this.hashes = hashes;
     this.count = count;
   }
 
@@ -325,15 +329,37 @@ export class TextSymbolMap extends IndexedSymbolMap {
     const key = this.upstream ? name : escapeField(name, true);
     const out: number[] = [];
     const b = this.bytes;
-    for (let r = this.heads[hashString(key) & (this.heads.length - 1)]; r >= 0; r = this.next[r]) {
+    const h = hashString(key) | 0;
+    const named = (r: number): boolean => {
       let s = this.starts[r];
       if (!this.upstream && b[s] === 0x21) s++;
-      if (s + key.length >= b.length || b[s + key.length] !== (this.upstream ? NL : TAB)) continue;
-      let same = true;
-      for (let i = 0; i < key.length && same; i++) same = b[s + i] === key.charCodeAt(i);
-      if (same) out.push(r);
+      if (s + key.length >= b.length || b[s + key.length] !== (this.upstream ? NL : TAB)) return false;
+      for (let i = 0; i < key.length; i++) if (b[s + i] !== key.charCodeAt(i)) return false;
+      return true;
+    };
+    if (++this.queries === LINEAR_QUERIES) this.chain();
+    if (!this.heads || !this.next) {
+      const hashes = this.hashes;
+      for (let r = 0; r < this.count; r++) if (hashes[r] === h && named(r)) out.push(r);
+      return out;
     }
-    return out.reverse();
+    for (let r = this.heads[h & (this.heads.length - 1)]; r >= 0; r = this.next[r]) if (named(r)) out.push(r);
+    return out;
+  }
+
+  /** Chain the records by hash, back to front so each chain runs in file order. */
+  private chain(): void {
+    // About one record per bucket.
+    const heads = new Int32Array(bucketCount(this.count)).fill(-1);
+    const next = new Int32Array(this.count);
+    const mask = heads.length - 1;
+    for (let r = this.count - 1; r >= 0; r--) {
+      const k = this.hashes[r] & mask;
+      next[r] = heads[k];
+      heads[k] = r;
+    }
+    this.heads = heads;
+    this.next = next;
   }
 
   /** The six fields of a symbol line of our format, checked. */
