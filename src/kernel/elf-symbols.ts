@@ -65,6 +65,7 @@ function exportTypeOf(sectionName: string): string {
 export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols): void {
   const v = symtabOf(reader, 'a stripped vmlinux has no symbols; use the -dbg package\'s vmlinux, a System.map or a kallsyms dump');
   const strtab = strtabBytes(reader, v);
+  into.reserve(v.count, strtab.length);
   const letterOf = typeLetters(reader, v);
   const listed: number[] = [];
   const unlisted: number[] = [];
@@ -126,6 +127,7 @@ export function readModuleSymbols(reader: ElfReader, path: string, into: (name: 
   const out = into(name);
   const v = symtabOf(reader, 'kernel modules always have one');
   const strtab = strtabBytes(reader, v);
+  out.reserve(v.count, strtab.length);
   const letterOf = typeLetters(reader, v);
   const shnum = reader.header.shnum;
   const percpu = reader.sections.find((s) => s.name === '.data..percpu' && s.flags & SHF_ALLOC)?.index ?? -1;

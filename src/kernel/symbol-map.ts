@@ -57,6 +57,9 @@ export interface KernelSymbolMap {
   exporter(name: string): { object: string; exportType: string } | undefined;
 }
 
+/** The initial, empty columns: nothing is ever written to them. */
+const noBytes = new Uint8Array(0);
+
 /** The symbols of one object, in kallsyms order for vmlinux and symbol-table order for modules. */
 export class ObjectSymbols implements ObjectQueries {
   readonly name: string;
@@ -67,13 +70,13 @@ export class ObjectSymbols implements ObjectQueries {
    * nameData[nameStart[i], nameStart[i + 1])): a whole kernel's 730,000 symbols read from ELF files
    * make no JavaScript string, and the binary writer copies the columns as they are.
    */
-  private nameData = new Uint8Array(1024);
+  private nameData = noBytes;
   private nameEnd = 0;
-  private starts = new Uint32Array(65);
-  private typeCol = new Uint8Array(64);
-  private sizeCol = new Float64Array(64);
-  private listedCol = new Uint8Array(64);
-  private fileCol = new Int32Array(64);
+  private starts = new Uint32Array(1);
+  private typeCol = noBytes;
+  private sizeCol = new Float64Array(0);
+  private listedCol = noBytes;
+  private fileCol = new Int32Array(0);
   private n = 0;
   private positions: Int32Array | undefined;
   private counts: Map<string, number> | undefined;
@@ -90,7 +93,7 @@ export class ObjectSymbols implements ObjectQueries {
 
   /** Add a symbol (names are latin1: one byte per character); `file` is its source file or ''. */
   add(name: string, type: string, size: number, listed: boolean, file = ''): void {
-    this.reserve(name.length);
+    this.reserve(1, name.length);
     const d = this.nameData;
     const start = this.nameEnd;
     for (let k = 0; k < name.length; k++) d[start + k] = name.charCodeAt(k);
@@ -104,21 +107,25 @@ export class ObjectSymbols implements ObjectQueries {
   addFromStrtab(bytes: Uint8Array, start: number, typeCode: number, size: number, listed: boolean, file: number): void {
     let end = bytes.indexOf(0, start);
     if (end < 0) end = bytes.length;
-    this.reserve(end - start);
+    this.reserve(1, end - start);
     const d = this.nameData;
     let o = this.nameEnd;
     for (let k = start; k < end; k++) d[o++] = bytes[k];
     this.push(o, typeCode, size, listed, file);
   }
 
-  private reserve(nameBytes: number): void {
+  /**
+   * Room for `symbols` more symbols with `nameBytes` more name bytes. A reader that knows its table
+   * sizes asks once, so each column is allocated once per object.
+   */
+  reserve(symbols: number, nameBytes: number): void {
     if (this.nameEnd + nameBytes > this.nameData.length) {
-      const next = new Uint8Array(Math.max(this.nameData.length * 2, this.nameEnd + nameBytes));
+      const next = new Uint8Array(Math.max(this.nameData.length * 2, this.nameEnd + nameBytes, 256));
       next.set(this.nameData.subarray(0, this.nameEnd));
       this.nameData = next;
     }
-    if (this.n === this.typeCol.length) {
-      const cap = this.n * 2;
+    if (this.n + symbols > this.typeCol.length) {
+      const cap = Math.max(this.n * 2, this.n + symbols, 16);
       const grow = <T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(a: T, make: (n: number) => T, len: number): T => {
         const next = make(len);
         next.set(a as never);
