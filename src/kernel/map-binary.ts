@@ -82,10 +82,10 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
   }
   // Symbol names first, back to back (copied from the objects' columns), then everything else.
   const strings = new TextWriter();
-  const str = (v: string): [number, number] => {
-    const off = nameBytes + strings.length;
+  /** Append a string's offset and length to `fields`, and its bytes to the string table. */
+  const str = (fields: number[], v: string): void => {
+    fields.push(nameBytes + strings.length, v.length);
     strings.text(v);
-    return [off, v.length];
   };
   const objectFields: number[] = [];
   const fileFields: number[] = [];
@@ -95,10 +95,13 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
   let firstFile = 0;
   let firstExp = 0;
   objects.forEach((o, id) => {
-    objectFields.push(...str(o.name), firstSym, o.length, firstFile, o.files.length, firstExp, o.exports.size);
-    for (const f of o.files) fileFields.push(...str(f));
+    str(objectFields, o.name);
+    objectFields.push(firstSym, o.length, firstFile, o.files.length, firstExp, o.exports.size);
+    for (const f of o.files) str(fileFields, f);
     for (const [name, type] of o.exports) {
-      expFields.push(...str(name), ...str(type), id);
+      str(expFields, name);
+      str(expFields, type);
+      expFields.push(id);
       expNames.push(name);
     }
     firstSym += o.length;
@@ -106,7 +109,10 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
     firstExp += o.exports.size;
   });
   const metaFields: number[] = [];
-  for (const [k, v] of map.meta) metaFields.push(...str(k), ...str(v));
+  for (const [k, v] of map.meta) {
+    str(metaFields, k);
+    str(metaFields, v);
+  }
   const otherStrings = strings.finish();
 
   const c: Counts = {
