@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { KernelDataError } from './errors.js';
-import { IndexedSymbolMap, bucketCount, bytesEqual } from './map-index.js';
-import { hashBytes, hashString } from './name-hash.js';
+import { IndexedSymbolMap, bucketCount } from './map-index.js';
+import { bytesEqual, hashBytes, hashString } from './name-hash.js';
 import { TextWriter } from './map-format.js';
 import type { MemorySymbolMap } from './symbol-map.js';
 

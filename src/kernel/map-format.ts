@@ -38,6 +38,19 @@ function needsEscape(s: string, lineStart: boolean): boolean {
   return false;
 }
 
+/** needsEscape for a name at the start of a line, on its bytes [start, end). */
+function nameNeedsEscape(b: Uint8Array, start: number, end: number): boolean {
+  if (end > start) {
+    const c = b[start];
+    if (c === 0x2a || c === 0x23 || c === 0x40 || c === 0x21) return true;
+  }
+  for (let i = start; i < end; i++) {
+    const c = b[i];
+    if (c === 0x5c || c === TAB || c === NL || c === 0x0d) return true;
+  }
+  return false;
+}
+
 export function escapeField(s: string, lineStart: boolean): string {
   if (!needsEscape(s, lineStart)) return s;
   let out = lineStart && '*#@!'.includes(s[0]) ? '\\' : '';
@@ -82,6 +95,15 @@ export class TextWriter {
     this.len = o;
     return this;
   }
+  /** Bytes [start, end) of `src`, copied as they are. */
+  bytes(src: Uint8Array, start: number, end: number): this {
+    if (this.len + end - start > this.buf.length) this.grow(end - start);
+    const buf = this.buf;
+    let o = this.len;
+    for (let i = start; i < end; i++) buf[o++] = src[i];
+    this.len = o;
+    return this;
+  }
   byte(c: number): this {
     if (this.len + 1 > this.buf.length) this.grow(1);
     this.buf[this.len++] = c;
@@ -112,11 +134,16 @@ export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
     for (const o of map.orderedObjects) {
       if (o.name.includes('\n')) cannotCarry(o.name, 'object name');
       w.byte(42).text(o.name).byte(NL);
+      // Names are copied from the object's bytes: no string is made per symbol.
+      const { names, nameStarts } = o.columns;
       for (let i = 0; i < o.length; i++) {
         if (!o.isListed(i)) continue;
-        const name = o.symbolName(i);
-        if (name.charCodeAt(0) === 42 || name.includes('\n') || name === '') cannotCarry(name, `symbol name in ${o.name}`);
-        w.text(name).byte(NL);
+        const start = nameStarts[i];
+        const end = nameStarts[i + 1];
+        let carried = start < end && names[start] !== 42;
+        for (let k = start; k < end && carried; k++) carried = names[k] !== NL;
+        if (!carried) cannotCarry(o.symbolName(i), `symbol name in ${o.name}`);
+        w.bytes(names, start, end).byte(NL);
       }
     }
     return w.finish();
@@ -126,9 +153,18 @@ export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
   for (const o of map.orderedObjects) {
     w.byte(42).text(escapeField(o.name, false)).byte(NL);
     o.files.forEach((f, id) => w.text(`@${id}\t${escapeField(f, false)}\n`));
+    const { names, nameStarts } = o.columns;
     for (let i = 0; i < o.length; i++) {
-      const name = o.symbolName(i);
-      w.text(needsEscape(name, true) ? escapeField(name, true) : name).byte(TAB);
+      // Names are copied from the object's bytes; a string is made only to escape one or look
+      // up its export.
+      const start = nameStarts[i];
+      const end = nameStarts[i + 1];
+      let name: string | undefined;
+      if (nameNeedsEscape(names, start, end)) {
+        name = o.symbolName(i);
+        w.text(escapeField(name, true));
+      } else w.bytes(names, start, end);
+      w.byte(TAB);
       if (o.isListed(i)) w.int(o.position(i));
       else w.byte(DASH);
       w.byte(TAB).text(escapeField(o.type(i), false)).byte(TAB);
@@ -136,7 +172,7 @@ export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
       if (size < 0) w.byte(DASH);
       else w.int(size);
       w.byte(TAB);
-      const exp = o.exports.get(name);
+      const exp = o.exports.size === 0 ? undefined : o.exports.get(name ?? o.symbolName(i));
       if (exp === undefined) w.byte(DASH);
       else w.text(escapeField(exp, false));
       w.byte(TAB);

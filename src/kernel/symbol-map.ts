@@ -3,6 +3,8 @@
  * counts them. Held column-wise: a distribution kernel has close to a million symbols.
  */
 
+import { bytesEqual, hashBytes, hashString } from './name-hash.js';
+
 export const VMLINUX = 'vmlinux';
 
 /** One symbol of one object, as a query returns it. */
@@ -78,8 +80,12 @@ export class ObjectSymbols implements ObjectQueries {
   private listedCol = noBytes;
   private fileCol = new Int32Array(0);
   private n = 0;
+  /** Per symbol: its position; the first symbol of its name; per first symbol, its listed count. */
   private positions: Int32Array | undefined;
-  private counts: Map<string, number> | undefined;
+  private firstOf: Int32Array | undefined;
+  private listedCount: Int32Array | undefined;
+  /** Open addressing over names' bytes: each name's first symbol + 1, 0 for an empty slot. */
+  private slots: Int32Array | undefined;
   private byName: Map<string, number[]> | undefined;
   private readonly fileIds = new Map<string, number>();
 
@@ -148,7 +154,6 @@ export class ObjectSymbols implements ObjectQueries {
     this.listedCol[i] = listed ? 1 : 0;
     this.fileCol[i] = file;
     this.positions = undefined;
-    this.counts = undefined;
     this.byName = undefined;
   }
 
@@ -208,14 +213,25 @@ export class ObjectSymbols implements ObjectQueries {
 
   /** Number of listed symbols named `name`. */
   count(name: string): number {
-    this.index();
-    return this.counts!.get(name) ?? 0;
+    const first = this.firstNamed(name);
+    return first < 0 ? 0 : this.listedCount![first];
   }
 
   /** Whether the object defines `name` at all (listed or not). */
   has(name: string): boolean {
+    return this.firstNamed(name) >= 0;
+  }
+
+  /** The first symbol named `name`, or -1. */
+  private firstNamed(name: string): number {
     this.index();
-    return this.counts!.has(name);
+    const slots = this.slots!;
+    const mask = slots.length - 1;
+    for (let k = hashString(name) & mask; slots[k] !== 0; k = (k + 1) & mask) {
+      const f = slots[k] - 1;
+      if (bytesEqual(this.nameData, this.starts[f], this.starts[f + 1], name)) return f;
+    }
+    return -1;
   }
 
   /** Indices of every symbol named `name` (listed or not), in order. */
@@ -245,27 +261,54 @@ export class ObjectSymbols implements ObjectQueries {
     const name = this.symbolName(i);
     const f = this.fileCol[i];
     return {
-      object: this.name, name, position: this.position(i), count: this.count(name), type: this.type(i),
+      object: this.name, name, position: this.position(i), count: this.listedCount![this.firstOf![i]], type: this.type(i),
       size: this.sizeCol[i], exportType: this.exports.get(name) ?? '', file: f < 0 ? '' : this.files[f],
     };
   }
 
+  /**
+   * Positions, counted over the names' bytes (a table of first symbols by name), so writing a
+   * map makes no string per symbol.
+   */
   private index(): void {
-    if (this.positions && this.counts) return;
-    const positions = new Int32Array(this.n);
-    const counts = new Map<string, number>();
-    for (let i = 0; i < this.n; i++) {
-      const name = this.symbolName(i);
-      const c = counts.get(name) ?? 0;
-      if (!this.listedCol[i]) {
-        if (c === 0) counts.set(name, 0);
-        continue;
+    if (this.positions) return;
+    const n = this.n;
+    const d = this.nameData;
+    const st = this.starts;
+    let size = 16;
+    while (size < 2 * n) size *= 2;
+    const slots = new Int32Array(size);
+    const mask = size - 1;
+    const positions = new Int32Array(n);
+    const firstOf = new Int32Array(n);
+    const listedCount = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const start = st[i];
+      const len = st[i + 1] - start;
+      let first = i;
+      for (let k = hashBytes(d, start, start + len) & mask; ; k = (k + 1) & mask) {
+        const e = slots[k];
+        if (e === 0) {
+          slots[k] = i + 1;
+          break;
+        }
+        const f = e - 1;
+        const fs = st[f];
+        if (st[f + 1] - fs !== len) continue;
+        let same = true;
+        for (let b = 0; b < len && same; b++) same = d[fs + b] === d[start + b];
+        if (same) {
+          first = f;
+          break;
+        }
       }
-      counts.set(name, c + 1);
-      positions[i] = c + 1;
+      firstOf[i] = first;
+      if (this.listedCol[i]) positions[i] = ++listedCount[first];
     }
+    this.slots = slots;
+    this.firstOf = firstOf;
+    this.listedCount = listedCount;
     this.positions = positions;
-    this.counts = counts;
   }
 }
 
