@@ -364,29 +364,31 @@ export class TextSymbolMap extends IndexedSymbolMap {
   private records(name: string): number[] {
     const key = this.upstream ? name : escapeField(name, true);
     const out: number[] = [];
-    const b = this.bytes;
     const h = hashString(key) | 0;
-    const named = (r: number): boolean => {
-      let s = this.starts[r];
-      if (!this.upstream && b[s] === 0x21) s++;
-      if (s + key.length >= b.length || b[s + key.length] !== (this.upstream ? NL : TAB)) return false;
-      for (let i = 0; i < key.length; i++) if (b[s + i] !== key.charCodeAt(i)) return false;
-      return true;
-    };
     if (++this.queries === LINEAR_QUERIES) this.chain();
     if (!this.heads || !this.next) {
       const hashes = this.hashes;
-      for (let r = 0; r < this.count; r++) if (hashes[r] === h && named(r)) out.push(r);
+      for (let r = 0; r < this.count; r++) if (hashes[r] === h && this.named(r, key)) out.push(r);
       return out;
     }
-    for (let r = this.heads[h & (this.heads.length - 1)]; r >= 0; r = this.next[r]) if (named(r)) out.push(r);
+    for (let r = this.heads[h & (this.heads.length - 1)]; r >= 0; r = this.next[r]) if (this.named(r, key)) out.push(r);
     return out;
+  }
+
+  /** Whether record r's name field is `key` (escaped as written). */
+  private named(r: number, key: string): boolean {
+    const b = this.bytes;
+    let s = this.starts[r];
+    if (!this.upstream && b[s] === 0x21) s++;
+    if (s + key.length >= b.length || b[s + key.length] !== (this.upstream ? NL : TAB)) return false;
+    for (let i = 0; i < key.length; i++) if (b[s + i] !== key.charCodeAt(i)) return false;
+    return true;
   }
 
   /** Chain the records by hash, back to front so each chain runs in file order. */
   private chain(): void {
-    // About one record per bucket.
-    const heads = new Int32Array(bucketCount(this.count)).fill(-1);
+    // About two buckets per record: short chains for the queries that follow.
+    const heads = new Int32Array(bucketCount(2 * this.count)).fill(-1);
     const next = new Int32Array(this.count);
     const mask = heads.length - 1;
     for (let r = this.count - 1; r >= 0; r--) {
