@@ -86,13 +86,13 @@ export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols): void 
     if (name === '') continue;
     const letter = letterOf(i);
     types[i] = letter;
+    hi[i] = v.valueHi(i);
+    lo[i] = v.valueLo(i);
     if (v.bind(i) === STB_LOCAL) files[i] = file;
     if (name.startsWith('__ksymtab_')) {
       const sec = reader.sections[v.shndx(i)];
       if (sec) into.exports.set(name.slice('__ksymtab_'.length), exportTypeOf(sec.name));
     }
-    hi[i] = v.valueHi(i);
-    lo[i] = v.valueLo(i);
     (isListedInKallsyms(name, letter) ? listed : unlisted).push(i);
   }
   listed.sort((a, b) => {
