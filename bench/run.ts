@@ -2,8 +2,10 @@
  * npm run bench: how fast klp-convert reads what it needs, against the tools people use today.
  *
  *  1. A vmlinux-sized symbol table (130,000 symbols): our range reader + kallsyms ordering against
- *     `readelf -sW` and `nm -n`. Uses the -dbg package's vmlinux when BENCH_VMLINUX points at one,
- *     else a linked executable with the same number of symbols made on the spot.
+ *     `readelf -sW` and `nm -n`. Uses the -dbg package's vmlinux (BENCH_VMLINUX, else the one
+ *     scripts/debian-kernel.sh caches), else a linked executable with as many symbols made on the spot.
+ *  2a. With that -dbg vmlinux: the whole kernel's `symbols` (vmlinux + every module, binary map)
+ *     against `readelf -sW` of the same files written to a file, alternately in the same run.
  *  2. The whole Debian kernel (vmlinux from the kallsyms dump, ~4000 modules, Module.symvers) into
  *     a symbol map, against a `readelf -sW` dump of the same modules and, with BENCH_NM=1, the
  *     upstream recipe (`nm -f posix` per object; 95 s measured on these machines).
@@ -14,7 +16,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileSource } from '../src/elf/file-source.js';
 import { ElfReader } from '../src/elf/reader.js';
@@ -97,10 +99,24 @@ function syntheticVmlinux(dir: string, count: number): string {
   return join(dir, 'vmlinux');
 }
 
+/**
+ * A vmlinux with its full symbol table: BENCH_VMLINUX, else the -dbg package's one where
+ * scripts/debian-kernel.sh caches it for this kernel release.
+ */
+function dbgVmlinux(kver: string | undefined): string | undefined {
+  if (process.env.BENCH_VMLINUX) return process.env.BENCH_VMLINUX;
+  if (!kver) return undefined;
+  const cache = process.env.KLP_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
+  const path = join(cache, 'debian', kver, 'vmlinux-dbg');
+  return existsSync(path) ? path : undefined;
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'klpc-bench-'));
 try {
-  const vmlinux = process.env.BENCH_VMLINUX ?? syntheticVmlinux(dir, 130_000);
-  const label = process.env.BENCH_VMLINUX ? 'vmlinux' : 'vmlinux-sized ELF (130k symbols)';
+  const kernel = debianKernel();
+  const dbg = dbgVmlinux(kernel?.kver);
+  const vmlinux = dbg ?? syntheticVmlinux(dir, 130_000);
+  const label = dbg ? 'vmlinux (-dbg)' : 'vmlinux-sized ELF (130k symbols)';
   row(label, 'klp-convert: read symtab by range, kallsyms order', await time(7, () => {
     const src = new FileSource(vmlinux);
     addVmlinuxSymbols(new ElfReader(src, vmlinux), new ObjectSymbols('vmlinux'));
@@ -109,7 +125,43 @@ try {
   row(label, 'readelf -sW', await time(5, command('readelf', ['-sW', vmlinux])));
   row(label, 'nm -n', await time(5, command('nm', ['-n', vmlinux])));
 
-  const kernel = debianKernel();
+  // 2a. The whole kernel from the -dbg vmlinux and every module, against readelf dumping the same
+  // symbol tables, the two measured alternately in the same run.
+  if (!kernel || !dbg) {
+    process.stderr.write('whole-kernel symbols from the -dbg vmlinux skipped: set BENCH_VMLINUX or run scripts/debian-kernel.sh with the -dbg vmlinux\n');
+  } else {
+    const modules = findModules(kernel.modules);
+    const group = `whole kernel: -dbg vmlinux + ${modules.length} modules`;
+    const bin = join(import.meta.dirname, '..', 'bin', 'klp-convert.js');
+    const ours = command(process.execPath, [bin, 'symbols', '--vmlinux', dbg, '--modules', kernel.modules, '-o', join(dir, 'whole.map')]);
+    const dump = join(dir, 'readelf.dump');
+    const readelf = () => {
+      writeFileSync(dump, '');
+      for (let i = 0; i < modules.length; i += 500) {
+        const r = spawnSync('sh', ['-c', 'readelf -sW "$@" >> "$0"', dump, ...(i === 0 ? [dbg] : []), ...modules.slice(i, i + 500)], { stdio: 'ignore' });
+        if (r.status !== 0) throw new Error('readelf failed');
+      }
+    };
+    const oursMs: number[] = [];
+    const readelfMs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      oursMs.push(await time(1, ours));
+      readelfMs.push(await time(1, readelf));
+    }
+    row(group, 'klp-convert symbols --vmlinux --modules (whole command, binary map written)', median(oursMs));
+    row(group, 'readelf -sW of the vmlinux and every module, written to a file', median(readelfMs));
+    row(group, 'klp-convert / readelf (issue 13: at most 0.5)', median(oursMs) / median(readelfMs), 'x');
+    // The phases, in process.
+    row(group, '  phase: vmlinux symbol table read and put in kallsyms order', await time(3, () => {
+      const src = new FileSource(dbg);
+      addVmlinuxSymbols(new ElfReader(src, dbg), new ObjectSymbols('vmlinux'));
+      src.close();
+    }));
+    row(group, '  phase: read every module', await time(3, () => buildSymbolMap({ modules: [kernel.modules] })));
+    const whole = (await buildSymbolMap({ vmlinux: dbg, modules: [kernel.modules] })).map;
+    row(group, '  phase: format the binary map', await time(3, () => formatAnyMap(whole, 'binary')));
+  }
+
   if (!kernel || !existsSync(kernel.kallsyms)) {
     process.stderr.write('whole-kernel benchmark skipped: run scripts/setup-debian.sh first\n');
   } else {
@@ -137,7 +189,8 @@ try {
     row(group, 'format the map (klp-convert format)', await time(3, () => formatMap(map, 'klp-convert')));
     const mapFile = join(dir, 'map');
     writeFileSync(mapFile, formatMap(map, 'klp-convert'));
-    row(group, 'load that map file (what convert and verify do first)', await time(3, () => parseMap(readFileSync(mapFile, 'latin1'), mapFile)));
+    row(group, 'load that map file (what convert and verify do first)', await time(3, () => loadMap(mapFile)));
+    row(group, 'read and check that map file whole (parseMap, for tests and tools)', await time(3, () => parseMap(readFileSync(mapFile, 'latin1'), mapFile)));
 
     // 3. convert and verify against the whole-kernel map.
     const maps = MAP_FORMATS.map((format) => {

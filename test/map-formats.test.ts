@@ -88,7 +88,10 @@ describe('every map we write reads back to the same map', () => {
     for (const o of map.orderedObjects) {
       if (o.name.includes('\n')) continue;
       const c = carried.objectFor(o.name);
-      for (let i = 0; i < o.length; i++) if (o.listed[i] && !o.names[i].includes('\n') && !o.names[i].startsWith('*')) c.add(o.names[i], '?', -1, true);
+      for (let i = 0; i < o.length; i++) {
+        const name = o.symbolName(i);
+        if (o.isListed(i) && !name.includes('\n') && !name.startsWith('*')) c.add(name, '?', -1, true);
+      }
     }
     const read = parseMap(formatMap(carried, 'upstream'), 'up');
     for (const n of names) {

@@ -129,8 +129,8 @@ describe("Debian's kernel (kallsyms dumped from it under qemu, its modules and M
     let duplicated = 0;
     const seen = new Map<string, number>();
     for (let i = 0; i < v.length; i++) {
-      const n = (seen.get(v.names[i]) ?? 0) + 1;
-      seen.set(v.names[i], n);
+      const n = (seen.get(v.symbolName(i)) ?? 0) + 1;
+      seen.set(v.symbolName(i), n);
       assert.equal(v.position(i), n);
     }
     for (const n of seen.values()) if (n > 1) duplicated++;

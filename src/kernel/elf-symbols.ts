@@ -22,6 +22,36 @@ function typeLetter(reader: ElfReader, v: SymbolTableView, i: number): string {
   });
 }
 
+/**
+ * typeLetter, computed once per (section, binding, type): the letter depends on nothing else, and a
+ * whole kernel has 730,000 symbols in a few thousand such classes.
+ */
+function typeLetters(reader: ElfReader, v: SymbolTableView): (i: number) => string {
+  const known = new Map<number, string>();
+  return (i) => {
+    // The resolved index can pass 16 bits (SHN_XINDEX); a raw special index stays itself.
+    const key = v.shndx(i) * 256 + v.info(i);
+    let letter = known.get(key);
+    if (letter === undefined) {
+      letter = typeLetter(reader, v, i);
+      known.set(key, letter);
+    }
+    return letter;
+  };
+}
+
+/** Whether the NUL-terminated name at `bytes[at]` starts with `prefix`. */
+function nameStartsWith(bytes: Uint8Array, at: number, prefix: string): boolean {
+  if (at + prefix.length > bytes.length) return false;
+  for (let k = 0; k < prefix.length; k++) if (bytes[at + k] !== prefix.charCodeAt(k)) return false;
+  return true;
+}
+
+/** The raw bytes of a symbol table's string table, to copy names from without making strings. */
+function strtabBytes(reader: ElfReader, v: SymbolTableView): Uint8Array {
+  return reader.data(reader.sections[v.section.link]);
+}
+
 /** Export flavour from the section a `__ksymtab_<name>` entry sits in (Linux < 6.5 layout). */
 function exportTypeOf(sectionName: string): string {
   return sectionName.startsWith('__ksymtab_gpl') || sectionName.startsWith('___ksymtab_gpl') ? 'EXPORT_SYMBOL_GPL' : 'EXPORT_SYMBOL';
@@ -34,10 +64,16 @@ function exportTypeOf(sectionName: string): string {
  */
 export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols): void {
   const v = symtabOf(reader, 'a stripped vmlinux has no symbols; use the -dbg package\'s vmlinux, a System.map or a kallsyms dump');
+  const strtab = strtabBytes(reader, v);
+  into.reserve(v.count, strtab.length);
+  const letterOf = typeLetters(reader, v);
   const listed: number[] = [];
   const unlisted: number[] = [];
   const types: string[] = new Array(v.count);
   const files = new Int32Array(v.count).fill(-1);
+  // Addresses as two 32-bit halves: the sort compares them ~2 million times.
+  const hi = new Uint32Array(v.count);
+  const lo = new Uint32Array(v.count);
   let file = -1;
   for (let i = 1; i < v.count; i++) {
     const t = v.type(i);
@@ -48,8 +84,10 @@ export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols): void 
     if (t === STT_SECTION || v.shndx(i) === SHN_UNDEF) continue;
     const name = v.name(i);
     if (name === '') continue;
-    const letter = typeLetter(reader, v, i);
+    const letter = letterOf(i);
     types[i] = letter;
+    hi[i] = v.valueHi(i);
+    lo[i] = v.valueLo(i);
     if (v.bind(i) === STB_LOCAL) files[i] = file;
     if (name.startsWith('__ksymtab_')) {
       const sec = reader.sections[v.shndx(i)];
@@ -58,18 +96,16 @@ export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols): void 
     (isListedInKallsyms(name, letter) ? listed : unlisted).push(i);
   }
   listed.sort((a, b) => {
-    const ha = v.valueHi(a);
-    const hb = v.valueHi(b);
+    const ha = hi[a];
+    const hb = hi[b];
     if (ha !== hb) return ha - hb;
-    const la = v.valueLo(a);
-    const lb = v.valueLo(b);
+    const la = lo[a];
+    const lb = lo[b];
     if (la !== lb) return la - lb;
     return compareSameAddress(v.name(a), types[a], v.name(b), types[b]) || a - b;
   });
   for (const [list, isListed] of [[listed, true], [unlisted, false]] as const) {
-    for (const i of list) {
-      into.add(v.name(i), types[i], v.sizeNumber(i), isListed, files[i] < 0 ? '' : into.files[files[i]]);
-    }
+    for (const i of list) into.addFromStrtab(strtab, v.nameOffset(i), types[i].charCodeAt(0), v.sizeNumber(i), isListed, files[i]);
   }
 }
 
@@ -90,27 +126,36 @@ export function readModuleSymbols(reader: ElfReader, path: string, into: (name: 
   const name = modinfo.get('name')?.[0] || moduleNameFromPath(path);
   const out = into(name);
   const v = symtabOf(reader, 'kernel modules always have one');
+  const strtab = strtabBytes(reader, v);
+  out.reserve(v.count, strtab.length);
+  const letterOf = typeLetters(reader, v);
   const shnum = reader.header.shnum;
   const percpu = reader.sections.find((s) => s.name === '.data..percpu' && s.flags & SHF_ALLOC)?.index ?? -1;
   let file = '';
+  // The current source file's id, given when a symbol first names it: the table lists no file
+  // without symbols.
+  let fileId = -1;
   for (let i = 1; i < v.count; i++) {
     const t = v.type(i);
     if (t === STT_FILE) {
       file = v.name(i);
+      fileId = -1;
       continue;
     }
     const shndx = v.shndx(i);
     if (t === STT_SECTION || shndx === SHN_UNDEF) continue;
-    const symName = v.name(i);
-    if (symName === '') continue;
+    const nameOffset = v.nameOffset(i);
+    if (nameOffset === 0 || strtab[nameOffset] === 0) continue;
     // The kernel tests the raw 16-bit st_shndx (kernel/module/kallsyms.c), escapes included.
     const raw = v.rawShndx(i);
     const sec = raw < shnum ? reader.sections[raw] : undefined;
     const core = isModuleCoreSymbol({
-      nameOffset: v.nameOffset(i), shndx: raw, shnum, sectionFlags: sec?.flags ?? 0, sectionName: sec?.name ?? '', isPercpu: raw === percpu,
+      nameOffset, shndx: raw, shnum, sectionFlags: sec?.flags ?? 0, sectionName: sec?.name ?? '', isPercpu: raw === percpu,
     });
-    if (symName.startsWith('__ksymtab_') && sec) out.exports.set(symName.slice('__ksymtab_'.length), exportTypeOf(sec.name));
-    out.add(symName, typeLetter(reader, v, i), v.sizeNumber(i), core, v.bind(i) === STB_LOCAL ? file : '');
+    if (sec && nameStartsWith(strtab, nameOffset, '__ksymtab_')) out.exports.set(v.name(i).slice('__ksymtab_'.length), exportTypeOf(sec.name));
+    const local = v.bind(i) === STB_LOCAL && file !== '';
+    if (local && fileId < 0) fileId = out.fileId(file);
+    out.addFromStrtab(strtab, nameOffset, letterOf(i).charCodeAt(0), v.sizeNumber(i), core, local ? fileId : -1);
   }
   return { name, modinfo };
 }

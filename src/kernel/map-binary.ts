@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { KernelDataError } from './errors.js';
-import { IndexedSymbolMap, bucketCount, bytesEqual, hashString } from './map-index.js';
+import { IndexedSymbolMap, bucketCount } from './map-index.js';
+import { bytesEqual, hashBytes, hashString } from './name-hash.js';
 import { TextWriter } from './map-format.js';
 import type { MemorySymbolMap } from './symbol-map.js';
 
@@ -72,26 +73,19 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
   let symbols = 0;
   let exports = 0;
   let files = 0;
+  let nameBytes = 0;
   for (const o of objects) {
     symbols += o.length;
     exports += o.exports.size;
     files += o.files.length;
+    nameBytes += o.columns.names.length;
   }
-  // Symbol names first, back to back, then everything else.
+  // Symbol names first, back to back (copied from the objects' columns), then everything else.
   const strings = new TextWriter();
-  const symName = new Uint32Array(symbols + 1);
-  let s = 0;
-  for (const o of objects) {
-    for (const name of o.names) {
-      symName[s++] = strings.length;
-      strings.text(name);
-    }
-  }
-  symName[s] = strings.length;
-  const str = (v: string): [number, number] => {
-    const off = strings.length;
+  /** Append a string's offset and length to `fields`, and its bytes to the string table. */
+  const str = (fields: number[], v: string): void => {
+    fields.push(nameBytes + strings.length, v.length);
     strings.text(v);
-    return [off, v.length];
   };
   const objectFields: number[] = [];
   const fileFields: number[] = [];
@@ -101,10 +95,13 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
   let firstFile = 0;
   let firstExp = 0;
   objects.forEach((o, id) => {
-    objectFields.push(...str(o.name), firstSym, o.length, firstFile, o.files.length, firstExp, o.exports.size);
-    for (const f of o.files) fileFields.push(...str(f));
+    str(objectFields, o.name);
+    objectFields.push(firstSym, o.length, firstFile, o.files.length, firstExp, o.exports.size);
+    for (const f of o.files) str(fileFields, f);
     for (const [name, type] of o.exports) {
-      expFields.push(...str(name), ...str(type), id);
+      str(expFields, name);
+      str(expFields, type);
+      expFields.push(id);
       expNames.push(name);
     }
     firstSym += o.length;
@@ -112,12 +109,15 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
     firstExp += o.exports.size;
   });
   const metaFields: number[] = [];
-  for (const [k, v] of map.meta) metaFields.push(...str(k), ...str(v));
-  const stringBytes = strings.finish();
+  for (const [k, v] of map.meta) {
+    str(metaFields, k);
+    str(metaFields, v);
+  }
+  const otherStrings = strings.finish();
 
   const c: Counts = {
     objects: objects.length, symbols, exports, files, meta: map.meta.size, symBuckets: bucketCount(symbols), expBuckets: bucketCount(exports),
-    strings: stringBytes.length,
+    strings: nameBytes + otherStrings.length,
   };
   const l = layout(c);
   if (l.end > 0xffffffff) throw new KernelDataError(`the symbol map is too large for the binary format (${l.end} bytes)`);
@@ -127,25 +127,34 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
   u32(l.objects, objectFields.length).set(objectFields);
   u32(l.files, fileFields.length).set(fileFields);
   u32(l.meta, metaFields.length).set(metaFields);
-  u32(l.symName, symbols + 1).set(symName);
+  const symName = u32(l.symName, symbols + 1);
   const next = i32(l.symNext, symbols);
   const file = i32(l.symFile, symbols);
   const size = new Float64Array(out.buffer, out.byteOffset + l.symSize, symbols);
   const heads = i32(l.symHeads, c.symBuckets).fill(-1);
-  const tails = new Int32Array(c.symBuckets);
-  s = 0;
+  let s = 0;
+  let nameAt = 0;
   for (const o of objects) {
-    for (let i = 0; i < o.length; i++, s++) {
-      next[s] = -1;
-      const b = hashString(o.names[i]) & (c.symBuckets - 1);
-      if (heads[b] < 0) heads[b] = s;
-      else next[tails[b]] = s;
-      tails[b] = s;
-      file[s] = o.fileIndex[i];
-      size[s] = o.sizes[i];
-      out[l.symType + s] = o.types[i].charCodeAt(0);
-      out[l.symFlags + s] = o.listed[i] ? LISTED : 0;
-    }
+    const col = o.columns;
+    out.set(col.names, l.strings + nameAt);
+    for (let i = 0; i < o.length; i++) symName[s + i] = nameAt + col.nameStarts[i];
+    file.set(col.files, s);
+    size.set(col.sizes, s);
+    out.set(col.types, l.symType + s);
+    // A listed symbol's column value is LISTED, the flag itself.
+    out.set(col.listed, l.symFlags + s);
+    s += o.length;
+    nameAt += col.names.length;
+  }
+  symName[s] = nameAt;
+  // Chains built back to front, each symbol put before the later ones of its bucket: one random
+  // access per symbol instead of a head and a tail (the tables are megabytes, the accesses misses).
+  const names = new Uint8Array(out.buffer, out.byteOffset + l.strings, nameBytes);
+  const mask = c.symBuckets - 1;
+  for (s = symbols - 1; s >= 0; s--) {
+    const b = hashBytes(names, symName[s], symName[s + 1]) & mask;
+    next[s] = heads[b];
+    heads[b] = s;
   }
   u32(l.expFields, expFields.length).set(expFields);
   const expNext = i32(l.expNext, exports);
@@ -158,7 +167,7 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
     else expNext[expTails[b]] = e;
     expTails[b] = e;
   });
-  out.set(stringBytes, l.strings);
+  out.set(otherStrings, l.strings + nameBytes);
   out.write(MAGIC, 0, 'latin1');
   u32(8, 12).set([BINARY_VERSION, l.end, 0, c.objects, c.symbols, c.exports, c.files, c.meta, c.symBuckets, c.expBuckets, c.strings, 0]);
   out.writeUInt32LE(crc32(out.subarray(20)), 16);

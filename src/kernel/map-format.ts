@@ -1,5 +1,6 @@
 import { KernelDataError } from './errors.js';
-import { IndexedSymbolMap, bucketCount, hashString } from './map-index.js';
+import { IndexedSymbolMap, bucketCount } from './map-index.js';
+import { hashString } from './name-hash.js';
 import type { MemorySymbolMap } from './symbol-map.js';
 
 /**
@@ -32,6 +33,19 @@ function needsEscape(s: string, lineStart: boolean): boolean {
   }
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
+    if (c === 0x5c || c === TAB || c === NL || c === 0x0d) return true;
+  }
+  return false;
+}
+
+/** needsEscape for a name at the start of a line, on its bytes [start, end). */
+function nameNeedsEscape(b: Uint8Array, start: number, end: number): boolean {
+  if (end > start) {
+    const c = b[start];
+    if (c === 0x2a || c === 0x23 || c === 0x40 || c === 0x21) return true;
+  }
+  for (let i = start; i < end; i++) {
+    const c = b[i];
     if (c === 0x5c || c === TAB || c === NL || c === 0x0d) return true;
   }
   return false;
@@ -81,6 +95,15 @@ export class TextWriter {
     this.len = o;
     return this;
   }
+  /** Bytes [start, end) of `src`, copied as they are. */
+  bytes(src: Uint8Array, start: number, end: number): this {
+    if (this.len + end - start > this.buf.length) this.grow(end - start);
+    const buf = this.buf;
+    let o = this.len;
+    for (let i = start; i < end; i++) buf[o++] = src[i];
+    this.len = o;
+    return this;
+  }
   byte(c: number): this {
     if (this.len + 1 > this.buf.length) this.grow(1);
     this.buf[this.len++] = c;
@@ -111,11 +134,16 @@ export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
     for (const o of map.orderedObjects) {
       if (o.name.includes('\n')) cannotCarry(o.name, 'object name');
       w.byte(42).text(o.name).byte(NL);
+      // Names are copied from the object's bytes: no string is made per symbol.
+      const { names, nameStarts } = o.columns;
       for (let i = 0; i < o.length; i++) {
-        if (!o.listed[i]) continue;
-        const name = o.names[i];
-        if (name.charCodeAt(0) === 42 || name.includes('\n') || name === '') cannotCarry(name, `symbol name in ${o.name}`);
-        w.text(name).byte(NL);
+        if (!o.isListed(i)) continue;
+        const start = nameStarts[i];
+        const end = nameStarts[i + 1];
+        let carried = start < end && names[start] !== 42;
+        for (let k = start; k < end && carried; k++) carried = names[k] !== NL;
+        if (!carried) cannotCarry(o.symbolName(i), `symbol name in ${o.name}`);
+        w.bytes(names, start, end).byte(NL);
       }
     }
     return w.finish();
@@ -125,21 +153,32 @@ export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
   for (const o of map.orderedObjects) {
     w.byte(42).text(escapeField(o.name, false)).byte(NL);
     o.files.forEach((f, id) => w.text(`@${id}\t${escapeField(f, false)}\n`));
+    const { names, nameStarts } = o.columns;
     for (let i = 0; i < o.length; i++) {
-      const name = o.names[i];
-      w.text(needsEscape(name, true) ? escapeField(name, true) : name).byte(TAB);
-      if (o.listed[i]) w.int(o.position(i));
-      else w.byte(DASH);
-      w.byte(TAB).text(escapeField(o.types[i], false)).byte(TAB);
-      if (o.sizes[i] < 0) w.byte(DASH);
-      else w.int(o.sizes[i]);
+      // Names are copied from the object's bytes; a string is made only to escape one or look
+      // up its export.
+      const start = nameStarts[i];
+      const end = nameStarts[i + 1];
+      let name: string | undefined;
+      if (nameNeedsEscape(names, start, end)) {
+        name = o.symbolName(i);
+        w.text(escapeField(name, true));
+      } else w.bytes(names, start, end);
       w.byte(TAB);
-      const exp = o.exports.get(name);
+      if (o.isListed(i)) w.int(o.position(i));
+      else w.byte(DASH);
+      w.byte(TAB).text(escapeField(o.type(i), false)).byte(TAB);
+      const size = o.size(i);
+      if (size < 0) w.byte(DASH);
+      else w.int(size);
+      w.byte(TAB);
+      const exp = o.exports.size === 0 ? undefined : o.exports.get(name ?? o.symbolName(i));
       if (exp === undefined) w.byte(DASH);
       else w.text(escapeField(exp, false));
       w.byte(TAB);
-      if (o.fileIndex[i] < 0) w.byte(DASH);
-      else w.int(o.fileIndex[i]);
+      const file = o.fileOf(i);
+      if (file < 0) w.byte(DASH);
+      else w.int(file);
       w.byte(NL);
     }
     // Exports the map has no symbol for (Module.symvers names them) are kept as their own lines.
@@ -170,14 +209,24 @@ export function parseMap(text: string | Uint8Array, source: string): TextSymbolM
  * tables, checks the line structure, and chains each symbol line to the previous line whose name
  * has the same hash; the fields of a line are read, and checked, when a query reaches it.
  */
+/** Queries a text map answers by reading its hash column before it chains the records. */
+const LINEAR_QUERIES = 32;
+
 export class TextSymbolMap extends IndexedSymbolMap {
   private readonly upstream: boolean;
   /** Per record: where its line starts, and its object. */
   private starts: Int32Array;
   private objectOfRecord: Int32Array;
-  private next: Int32Array;
-  /** Each bucket's last record; chains run backwards (one cache miss per line while scanning). */
-  private heads: Int32Array;
+  /** Per record: the hash of its name. */
+  private hashes: Int32Array;
+  /**
+   * The hash chains (each bucket's first record, each record's next of the same bucket), built at
+   * the LINEAR_QUERIES-th query: until then a query reads the hash column from end to end, which
+   * costs less than the cache miss per line a chained table costs while scanning.
+   */
+  private heads: Int32Array | undefined;
+  private next: Int32Array | undefined;
+  private queries = 0;
   private count = 0;
   /** Each object's source-file table (our format). */
   private readonly files: string[][] = [];
@@ -189,9 +238,7 @@ export class TextSymbolMap extends IndexedSymbolMap {
     const estimate = Math.ceil(bytes.length / (upstream ? 12 : 16)) + 16;
     this.starts = new Int32Array(estimate);
     this.objectOfRecord = new Int32Array(estimate);
-    this.next = new Int32Array(estimate);
-    // About one line per bucket: lines average more than 20 bytes in both formats.
-    this.heads = new Int32Array(bucketCount(bytes.length / 20)).fill(-1);
+    this.hashes = new Int32Array(estimate);
   }
 
   static read(bytes: Uint8Array, source: string): TextSymbolMap {
@@ -223,7 +270,7 @@ export class TextSymbolMap extends IndexedSymbolMap {
   }
 
   /**
-   * The one pass: chain every symbol line (and export line) by the hash of its name. Kept to local
+   * The one pass: every symbol line (and export line), its object and the hash of its name. Kept to local
    * variables and bytes, as it runs once per line of a million-line file; the rare object, metadata
    * and file lines go to line().
    */
@@ -235,9 +282,7 @@ export class TextSymbolMap extends IndexedSymbolMap {
     const keyEnd = upstream ? NL : TAB;
     let starts = this.starts;
     let objects = this.objectOfRecord;
-    let next = this.next;
-    const heads = this.heads;
-    const mask = heads.length - 1;
+    let hashes = this.hashes;
     let count = 0;
     let object = -1;
     let i = start;
@@ -270,18 +315,16 @@ export class TextSymbolMap extends IndexedSymbolMap {
         };
         starts = more(starts);
         objects = more(objects);
-        next = more(next);
+        hashes = more(hashes);
       }
       starts[count] = lineStart;
       objects[count] = object;
-      const k = h & mask;
-      next[count] = heads[k];
-      heads[k] = count;
+      hashes[count] = h;
       count++;
     }
     this.starts = starts;
     this.objectOfRecord = objects;
-    this.next = next;
+    this.hashes = hashes;
     this.count = count;
   }
 
@@ -321,16 +364,40 @@ export class TextSymbolMap extends IndexedSymbolMap {
   private records(name: string): number[] {
     const key = this.upstream ? name : escapeField(name, true);
     const out: number[] = [];
-    const b = this.bytes;
-    for (let r = this.heads[hashString(key) & (this.heads.length - 1)]; r >= 0; r = this.next[r]) {
-      let s = this.starts[r];
-      if (!this.upstream && b[s] === 0x21) s++;
-      if (s + key.length >= b.length || b[s + key.length] !== (this.upstream ? NL : TAB)) continue;
-      let same = true;
-      for (let i = 0; i < key.length && same; i++) same = b[s + i] === key.charCodeAt(i);
-      if (same) out.push(r);
+    const h = hashString(key) | 0;
+    if (++this.queries === LINEAR_QUERIES) this.chain();
+    if (!this.heads || !this.next) {
+      const hashes = this.hashes;
+      for (let r = 0; r < this.count; r++) if (hashes[r] === h && this.named(r, key)) out.push(r);
+      return out;
     }
-    return out.reverse();
+    for (let r = this.heads[h & (this.heads.length - 1)]; r >= 0; r = this.next[r]) if (this.named(r, key)) out.push(r);
+    return out;
+  }
+
+  /** Whether record r's name field is `key` (escaped as written). */
+  private named(r: number, key: string): boolean {
+    const b = this.bytes;
+    let s = this.starts[r];
+    if (!this.upstream && b[s] === 0x21) s++;
+    if (s + key.length >= b.length || b[s + key.length] !== (this.upstream ? NL : TAB)) return false;
+    for (let i = 0; i < key.length; i++) if (b[s + i] !== key.charCodeAt(i)) return false;
+    return true;
+  }
+
+  /** Chain the records by hash, back to front so each chain runs in file order. */
+  private chain(): void {
+    // About two buckets per record: short chains for the queries that follow.
+    const heads = new Int32Array(bucketCount(2 * this.count)).fill(-1);
+    const next = new Int32Array(this.count);
+    const mask = heads.length - 1;
+    for (let r = this.count - 1; r >= 0; r--) {
+      const k = this.hashes[r] & mask;
+      next[r] = heads[k];
+      heads[k] = r;
+    }
+    this.heads = heads;
+    this.next = next;
   }
 
   /** The six fields of a symbol line of our format, checked. */

@@ -8,26 +8,6 @@ import { type KernelSymbolMap, type ObjectQueries, type SymbolEntry, VMLINUX } f
  * binary format (map-binary.ts) stores them. No JavaScript value is made per record.
  */
 
-/** FNV-1a, 32 bits, over latin1 bytes: the hash both the binary format and the text index use. */
-export function hashBytes(b: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  return h >>> 0;
-}
-
-export function hashString(s: string): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-/** Whether bytes [start, end) spell `s` (latin1). */
-export function bytesEqual(b: Uint8Array, start: number, end: number, s: string): boolean {
-  if (end - start !== s.length) return false;
-  for (let i = 0; i < s.length; i++) if (b[start + i] !== s.charCodeAt(i)) return false;
-  return true;
-}
-
 /** Hash table size for n keys: a power of two, about one key per bucket. */
 export function bucketCount(n: number): number {
   return 2 ** Math.max(4, 32 - Math.clz32(Math.max(1, n) - 1));

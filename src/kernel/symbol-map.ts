@@ -3,6 +3,8 @@
  * counts them. Held column-wise: a distribution kernel has close to a million symbols.
  */
 
+import { bytesEqual, hashBytes, hashString } from './name-hash.js';
+
 export const VMLINUX = 'vmlinux';
 
 /** One symbol of one object, as a query returns it. */
@@ -57,18 +59,33 @@ export interface KernelSymbolMap {
   exporter(name: string): { object: string; exportType: string } | undefined;
 }
 
+/** The initial, empty columns: nothing is ever written to them. */
+const noBytes = new Uint8Array(0);
+
 /** The symbols of one object, in kallsyms order for vmlinux and symbol-table order for modules. */
 export class ObjectSymbols implements ObjectQueries {
   readonly name: string;
-  readonly names: string[] = [];
-  readonly types: string[] = [];
-  readonly sizes: number[] = [];
-  readonly listed: boolean[] = [];
-  readonly fileIndex: number[] = [];
   readonly files: string[] = [];
   readonly exports = new Map<string, string>();
+  /**
+   * Held as typed columns, names as latin1 bytes back to back (symbol i's name is
+   * nameData[nameStart[i], nameStart[i + 1])): a whole kernel's 730,000 symbols read from ELF files
+   * make no JavaScript string, and the binary writer copies the columns as they are.
+   */
+  private nameData = noBytes;
+  private nameEnd = 0;
+  private starts = new Uint32Array(1);
+  private typeCol = noBytes;
+  private sizeCol = new Float64Array(0);
+  private listedCol = noBytes;
+  private fileCol = new Int32Array(0);
+  private n = 0;
+  /** Per symbol: its position; the first symbol of its name; per first symbol, its listed count. */
   private positions: Int32Array | undefined;
-  private counts: Map<string, number> | undefined;
+  private firstOf: Int32Array | undefined;
+  private listedCount: Int32Array | undefined;
+  /** Open addressing over names' bytes: each name's first symbol + 1, 0 for an empty slot. */
+  private slots: Int32Array | undefined;
   private byName: Map<string, number[]> | undefined;
   private readonly fileIds = new Map<string, number>();
 
@@ -77,17 +94,66 @@ export class ObjectSymbols implements ObjectQueries {
   }
 
   get length(): number {
-    return this.names.length;
+    return this.n;
   }
 
+  /** Add a symbol (names are latin1: one byte per character); `file` is its source file or ''. */
   add(name: string, type: string, size: number, listed: boolean, file = ''): void {
-    this.names.push(name);
-    this.types.push(type);
-    this.sizes.push(size);
-    this.listed.push(listed);
-    this.fileIndex.push(file === '' ? -1 : this.fileId(file));
+    this.reserve(1, name.length);
+    const d = this.nameData;
+    const start = this.nameEnd;
+    for (let k = 0; k < name.length; k++) d[start + k] = name.charCodeAt(k);
+    this.push(start + name.length, type.charCodeAt(0), size, listed, file === '' ? -1 : this.fileId(file));
+  }
+
+  /**
+   * Add a symbol whose name is the NUL-terminated string at `bytes[start]` (an ELF string table),
+   * copied without making a string. The caller has checked that `start` lies in `bytes`.
+   */
+  addFromStrtab(bytes: Uint8Array, start: number, typeCode: number, size: number, listed: boolean, file: number): void {
+    let end = bytes.indexOf(0, start);
+    if (end < 0) end = bytes.length;
+    this.reserve(1, end - start);
+    const d = this.nameData;
+    let o = this.nameEnd;
+    for (let k = start; k < end; k++) d[o++] = bytes[k];
+    this.push(o, typeCode, size, listed, file);
+  }
+
+  /**
+   * Room for `symbols` more symbols with `nameBytes` more name bytes. A reader that knows its table
+   * sizes asks once, so each column is allocated once per object.
+   */
+  reserve(symbols: number, nameBytes: number): void {
+    if (this.nameEnd + nameBytes > this.nameData.length) {
+      const next = new Uint8Array(Math.max(this.nameData.length * 2, this.nameEnd + nameBytes, 256));
+      next.set(this.nameData.subarray(0, this.nameEnd));
+      this.nameData = next;
+    }
+    if (this.n + symbols > this.typeCol.length) {
+      const cap = Math.max(this.n * 2, this.n + symbols, 16);
+      const grow = <T extends Uint8Array | Uint32Array | Int32Array | Float64Array>(a: T, make: (n: number) => T, len: number): T => {
+        const next = make(len);
+        next.set(a as never);
+        return next;
+      };
+      this.starts = grow(this.starts, (k) => new Uint32Array(k), cap + 1);
+      this.typeCol = grow(this.typeCol, (k) => new Uint8Array(k), cap);
+      this.sizeCol = grow(this.sizeCol, (k) => new Float64Array(k), cap);
+      this.listedCol = grow(this.listedCol, (k) => new Uint8Array(k), cap);
+      this.fileCol = grow(this.fileCol, (k) => new Int32Array(k), cap);
+    }
+  }
+
+  private push(nameEnd: number, typeCode: number, size: number, listed: boolean, file: number): void {
+    const i = this.n++;
+    this.nameEnd = nameEnd;
+    this.starts[i + 1] = nameEnd;
+    this.typeCol[i] = typeCode;
+    this.sizeCol[i] = size;
+    this.listedCol[i] = listed ? 1 : 0;
+    this.fileCol[i] = file;
     this.positions = undefined;
-    this.counts = undefined;
     this.byName = undefined;
   }
 
@@ -101,6 +167,44 @@ export class ObjectSymbols implements ObjectQueries {
     return id;
   }
 
+  /** Symbol i's name. */
+  symbolName(i: number): string {
+    const s = this.starts[i];
+    const e = this.starts[i + 1];
+    if (e - s > 48) return Buffer.from(this.nameData.buffer, this.nameData.byteOffset + s, e - s).toString('latin1');
+    return String.fromCharCode.apply(null, this.nameData.subarray(s, e) as unknown as number[]);
+  }
+
+  /** Every symbol's name, in order: made on each call (a string per symbol), for tests and tools. */
+  get names(): string[] {
+    return Array.from({ length: this.n }, (_, i) => this.symbolName(i));
+  }
+
+  /** 1 where kallsyms lists symbol i, else 0: a view, valid until the next add(). */
+  get listed(): Uint8Array {
+    return this.listedCol.subarray(0, this.n);
+  }
+
+  /** The columns, for writers: views valid until the next add(). */
+  get columns(): {
+    names: Uint8Array; nameStarts: Uint32Array; types: Uint8Array; sizes: Float64Array; listed: Uint8Array; files: Int32Array;
+  } {
+    const n = this.n;
+    return {
+      names: this.nameData.subarray(0, this.nameEnd), nameStarts: this.starts.subarray(0, n + 1),
+      types: this.typeCol.subarray(0, n), sizes: this.sizeCol.subarray(0, n), listed: this.listedCol.subarray(0, n), files: this.fileCol.subarray(0, n),
+    };
+  }
+
+  size(i: number): number {
+    return this.sizeCol[i];
+  }
+
+  /** Source-file id of symbol i (an index into files), or -1. */
+  fileOf(i: number): number {
+    return this.fileCol[i];
+  }
+
   /** Position (1-based) of symbol i among listed symbols of its name; 0 if not listed. */
   position(i: number): number {
     this.index();
@@ -109,24 +213,36 @@ export class ObjectSymbols implements ObjectQueries {
 
   /** Number of listed symbols named `name`. */
   count(name: string): number {
-    this.index();
-    return this.counts!.get(name) ?? 0;
+    const first = this.firstNamed(name);
+    return first < 0 ? 0 : this.listedCount![first];
   }
 
   /** Whether the object defines `name` at all (listed or not). */
   has(name: string): boolean {
+    return this.firstNamed(name) >= 0;
+  }
+
+  /** The first symbol named `name`, or -1. */
+  private firstNamed(name: string): number {
     this.index();
-    return this.counts!.has(name);
+    const slots = this.slots!;
+    const mask = slots.length - 1;
+    for (let k = hashString(name) & mask; slots[k] !== 0; k = (k + 1) & mask) {
+      const f = slots[k] - 1;
+      if (bytesEqual(this.nameData, this.starts[f], this.starts[f + 1], name)) return f;
+    }
+    return -1;
   }
 
   /** Indices of every symbol named `name` (listed or not), in order. */
   indicesOf(name: string): number[] {
     if (!this.byName) {
       const byName = new Map<string, number[]>();
-      for (let i = 0; i < this.names.length; i++) {
-        const list = byName.get(this.names[i]);
+      for (let i = 0; i < this.n; i++) {
+        const s = this.symbolName(i);
+        const list = byName.get(s);
         if (list) list.push(i);
-        else byName.set(this.names[i], [i]);
+        else byName.set(s, [i]);
       }
       this.byName = byName;
     }
@@ -134,37 +250,65 @@ export class ObjectSymbols implements ObjectQueries {
   }
 
   isListed(i: number): boolean {
-    return this.listed[i];
+    return this.listedCol[i] !== 0;
   }
 
   type(i: number): string {
-    return this.types[i];
+    return String.fromCharCode(this.typeCol[i]);
   }
 
   entry(i: number): SymbolEntry {
-    const name = this.names[i];
+    const name = this.symbolName(i);
+    const f = this.fileCol[i];
     return {
-      object: this.name, name, position: this.position(i), count: this.count(name), type: this.types[i],
-      size: this.sizes[i], exportType: this.exports.get(name) ?? '', file: this.fileIndex[i] < 0 ? '' : this.files[this.fileIndex[i]],
+      object: this.name, name, position: this.position(i), count: this.listedCount![this.firstOf![i]], type: this.type(i),
+      size: this.sizeCol[i], exportType: this.exports.get(name) ?? '', file: f < 0 ? '' : this.files[f],
     };
   }
 
+  /**
+   * Positions, counted over the names' bytes (a table of first symbols by name), so writing a
+   * map makes no string per symbol.
+   */
   private index(): void {
-    if (this.positions && this.counts) return;
-    const positions = new Int32Array(this.names.length);
-    const counts = new Map<string, number>();
-    for (let i = 0; i < this.names.length; i++) {
-      const name = this.names[i];
-      const n = counts.get(name) ?? 0;
-      if (!this.listed[i]) {
-        if (n === 0) counts.set(name, 0);
-        continue;
+    if (this.positions) return;
+    const n = this.n;
+    const d = this.nameData;
+    const st = this.starts;
+    let size = 16;
+    while (size < 2 * n) size *= 2;
+    const slots = new Int32Array(size);
+    const mask = size - 1;
+    const positions = new Int32Array(n);
+    const firstOf = new Int32Array(n);
+    const listedCount = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const start = st[i];
+      const len = st[i + 1] - start;
+      let first = i;
+      for (let k = hashBytes(d, start, start + len) & mask; ; k = (k + 1) & mask) {
+        const e = slots[k];
+        if (e === 0) {
+          slots[k] = i + 1;
+          break;
+        }
+        const f = e - 1;
+        const fs = st[f];
+        if (st[f + 1] - fs !== len) continue;
+        let same = true;
+        for (let b = 0; b < len && same; b++) same = d[fs + b] === d[start + b];
+        if (same) {
+          first = f;
+          break;
+        }
       }
-      counts.set(name, n + 1);
-      positions[i] = n + 1;
+      firstOf[i] = first;
+      if (this.listedCol[i]) positions[i] = ++listedCount[first];
     }
+    this.slots = slots;
+    this.firstOf = firstOf;
+    this.listedCount = listedCount;
     this.positions = positions;
-    this.counts = counts;
   }
 }
 
@@ -224,11 +368,12 @@ export class MemorySymbolMap implements KernelSymbolMap {
       const objects = this.orderedObjects;
       for (let r = 0; r < objects.length; r++) {
         const o = objects[r];
-        for (let i = 0; i < o.names.length; i++) {
-          if (!o.listed[i]) continue;
-          const list = index.get(o.names[i]);
+        for (let i = 0; i < o.length; i++) {
+          if (!o.isListed(i)) continue;
+          const name = o.symbolName(i);
+          const list = index.get(name);
           if (list) list.push(r, i);
-          else index.set(o.names[i], [r, i]);
+          else index.set(name, [r, i]);
         }
       }
       this.nameIndex = index;
