@@ -17,6 +17,7 @@ import { FileSource } from '../src/elf/file-source.js';
 import { ElfReader } from '../src/elf/reader.js';
 import { buildSymbolMap } from '../src/kernel/build-map.js';
 import { addVmlinuxSymbols } from '../src/kernel/elf-symbols.js';
+import { kallsymsRulesFor } from '../src/kernel/kallsyms-rules.js';
 import { formatMap, parseMap } from '../src/kernel/map-format.js';
 import { findModules } from '../src/kernel/module-files.js';
 import { ObjectSymbols } from '../src/kernel/symbol-map.js';
@@ -76,7 +77,7 @@ try {
   const label = process.env.BENCH_VMLINUX ? 'vmlinux' : 'vmlinux-sized ELF (130k symbols)';
   row(label, 'klp-convert: read symtab by range, kallsyms order', await time(7, () => {
     const src = new FileSource(vmlinux);
-    addVmlinuxSymbols(new ElfReader(src, vmlinux), new ObjectSymbols('vmlinux'));
+    addVmlinuxSymbols(new ElfReader(src, vmlinux), new ObjectSymbols('vmlinux'), kallsymsRulesFor(undefined));
     src.close();
   }));
   row(label, 'readelf -sW', await time(5, command('readelf', ['-sW', vmlinux])));

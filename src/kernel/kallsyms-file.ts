@@ -1,5 +1,5 @@
 import { KernelDataError } from './errors.js';
-import { isListedInKallsyms } from './kallsyms-rules.js';
+import type { KallsymsRules } from './kallsyms-rules.js';
 import { type KernelSymbolMap, VMLINUX } from './symbol-map.js';
 
 /**
@@ -49,9 +49,9 @@ export function addKallsyms(map: KernelSymbolMap, text: string, source: string):
 
 /**
  * Add a System.map (vmlinux only): `nm -n` output filtered by scripts/mksysmap, so in address
- * order. Symbols kallsyms would drop are kept but not counted.
+ * order. Symbols kallsyms would drop (by the rules of the kernel's version) are kept but not counted.
  */
-export function addSystemMap(map: KernelSymbolMap, text: string, source: string): number {
+export function addSystemMap(map: KernelSymbolMap, text: string, source: string, rules: KallsymsRules): number {
   const vmlinux = map.objectFor(VMLINUX);
   if (vmlinux.length > 0) throw new KernelDataError(`${source}: vmlinux symbols were already given by another source`);
   if (text.length < 4096 && text.includes('The real System.map is in')) {
@@ -66,7 +66,7 @@ export function addSystemMap(map: KernelSymbolMap, text: string, source: string)
     if (f.length !== 3 || f[1].length !== 1 || !/^[0-9a-fA-F]+$/.test(f[0])) {
       throw new KernelDataError(`${source}:${i + 1}: not a System.map line (expected 'ADDRESS TYPE NAME'): ${line.slice(0, 80)}`);
     }
-    vmlinux.add(f[2], f[1], -1, isListedInKallsyms(f[2], f[1]));
+    vmlinux.add(f[2], f[1], -1, rules.listed(f[2], f[1]));
     n++;
   }
   if (n === 0) throw new KernelDataError(`${source}: no symbols (empty System.map)`);
