@@ -8,7 +8,7 @@ import { copySources, repoRoot, requireDebianKernel, runCli, tempDir } from './h
 
 const dir = tempDir();
 const kernel = requireDebianKernel();
-const kdir = `/lib/modules/${kernel.kver}/build`;
+const kdir = kernel.kdir;
 const map = join(dir, 'map');
 
 before(async () => {

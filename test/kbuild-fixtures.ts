@@ -25,7 +25,7 @@ export async function buildFixtures(dir: string): Promise<Fixtures> {
   for (const s of samples) cpSync(join(repoRoot, 'samples', s), join(dir, basename(s)));
   const makefile = join(dir, 'Makefile');
   writeFileSync(makefile, `${readFileSync(makefile, 'utf8')}obj-m += ${samples.map((s) => basename(s).replace(/\.c$/, '.o')).join(' ')}\n`);
-  const built = runKbuild(dir, `/lib/modules/${kernel.kver}/build`, join(repoRoot, 'include'));
+  const built = runKbuild(dir, kernel.kdir, join(repoRoot, 'include'));
   const modules = new Map(built.modules.map((m) => [basename(m, '.ko'), m]));
   const { map } = await buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [kernel.modules], symvers: kernel.symvers });
   const exports = parseSymvers(readFileSync(kernel.symvers, 'latin1'), kernel.symvers);

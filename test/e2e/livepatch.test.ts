@@ -126,7 +126,7 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     if (missing.length > 0 || !kernel) {
       throw new Error(`end-to-end prerequisites missing: ${missing.join('; ')}. Install them with: bash scripts/setup-debian.sh (as root)`);
     }
-    const kdir = `/lib/modules/${kernel.kver}/build`;
+    const kdir = kernel.kdir;
     copySources(join(repoRoot, 'samples'), samples);
     const build = (dir: string, ...args: string[]) => runCli(['build', join(samples, dir), '--kdir', kdir, '-o', out, ...args]);
     let r = build('module-target/target');
