@@ -94,7 +94,9 @@ if [ ! -f "$kc/image.done" ]; then
 	use_suite "$suite"
 	unpack "linux-image-$rel"
 	# From 7.x linux-image-REL is a metapackage over the packages holding the files.
-	for d in $(apt_show "linux-image-$rel" | field Depends | deps "linux-\(binary\|modules\)-$rel"); do unpack "$d"; done
+	for p in binary modules base; do
+		for d in $(apt_show "linux-image-$rel" | field Depends | deps "linux-$p-$rel"); do unpack "$d"; done
+	done
 	touch "$kc/image.done"
 fi
 moddir=$root/lib/modules/$rel
@@ -144,7 +146,7 @@ fi
 cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$kdir/.config")
 rootdir=
 if [ -n "$cc" ] && ! command -v "$cc" >/dev/null; then
-	rootdir=$(bash "$here/scripts/debian-root.sh" "${suite%-backports}" "$cc")
+	rootdir=$(bash "$here/scripts/debian-root.sh" "${suite%-backports}" "${cc#x86_64-linux-gnu-}")
 	if ! grep -q KLP_CONVERT_IN_ROOT "$kdir/Makefile"; then
 		inc=$(cat "$kdir/Makefile")
 		cat > "$kdir/Makefile" <<EOF
