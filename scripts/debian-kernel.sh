@@ -8,6 +8,7 @@
 #
 #   scripts/debian-kernel.sh [--dbg] [--no-kallsyms] REL      e.g. 6.12.95+deb12-amd64
 #
+# REL may also be a suite name (bookworm-backports, trixie-backports, ...): its newest kernel.
 # Cache: $KLP_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/klp-convert; the kernel goes to
 # <cache>/debian/REL. Mirror: $DEBIAN_MIRROR (default http://deb.debian.org/debian).
 # Prints KEY=value lines (KVER, SUITE, KDIR, MODULES, SYMVERS, VMLINUX, KALLSYMS, DBG_VMLINUX,
@@ -54,6 +55,19 @@ use_suite() {
 apt_show() { apt-cache "${apt_opts[@]}" show "$1" 2>/dev/null || true; }
 # A field of the first record apt-cache showed (read whole: no early exit into a SIGPIPE).
 field() { awk -v f="$1: " 'index($0, f) == 1 && !done { print substr($0, length(f) + 1); done = 1 }'; }
+
+# A suite name stands for the newest kernel it serves (what its linux-headers-amd64 depends on):
+# the way to follow a suite whose older kernels leave the archive (bookworm-backports keeps only
+# its newest headers and -dbg).
+case $rel in
+bookworm | bookworm-backports | trixie | trixie-backports | sid)
+	use_suite "$rel"
+	newest=$(apt_show linux-headers-amd64 | field Depends | tr ',' '\n' | sed -n 's/^ *linux-headers-\([^ ]*-amd64\).*/\1/p')
+	[ -n "$newest" ] || { echo "debian-kernel: $rel has no linux-headers-amd64" >&2; exit 1; }
+	log "$rel: newest kernel $newest"
+	rel=$newest kc=$cache/debian/$newest root=$cache/debian/$newest/root
+	;;
+esac
 
 # The suites a release is likely in, most likely first; the others are tried after.
 case $rel in
