@@ -113,11 +113,18 @@ describe('equivalents of the upstream selftests', () => {
   test('one symbol from several text sections and from data: one klp section per section, one symbol', () => {
     const c = convert('klp_t_sections');
     const names = c.report.klpSections.sort();
-    assert.deepEqual(names, ['.klp.rela.vmlinux..data', '.klp.rela.vmlinux..text.klp_a', '.klp.rela.vmlinux..text.klp_b']);
     const count = (sec: string, sym: string) => klpSection(c.output, sec).relocations.filter((r) => r.symbol?.name === sym).length;
-    assert.equal(count('.klp.rela.vmlinux..text.klp_a', '.klp.sym.vmlinux.saved_command_line,0'), 1);
-    assert.ok(count('.klp.rela.vmlinux..text.klp_b', '.klp.sym.vmlinux.saved_command_line,0') >= 1);
-    assert.equal(count('.klp.rela.vmlinux..text.klp_b', '.klp.sym.vmlinux.nr_processes,0'), 1);
+    if (c.input.sections.some((x) => x.name === '.text.klp_a')) {
+      assert.deepEqual(names, ['.klp.rela.vmlinux..data', '.klp.rela.vmlinux..text.klp_a', '.klp.rela.vmlinux..text.klp_b']);
+      assert.equal(count('.klp.rela.vmlinux..text.klp_a', '.klp.sym.vmlinux.saved_command_line,0'), 1);
+      assert.ok(count('.klp.rela.vmlinux..text.klp_b', '.klp.sym.vmlinux.saved_command_line,0') >= 1);
+      assert.equal(count('.klp.rela.vmlinux..text.klp_b', '.klp.sym.vmlinux.nr_processes,0'), 1);
+    } else {
+      // 7.3's module linker script (scripts/module.lds) merges .text.* into .text; 6.12's does not.
+      assert.deepEqual(names, ['.klp.rela.vmlinux..data', '.klp.rela.vmlinux..text']);
+      assert.ok(count('.klp.rela.vmlinux..text', '.klp.sym.vmlinux.saved_command_line,0') >= 2);
+      assert.equal(count('.klp.rela.vmlinux..text', '.klp.sym.vmlinux.nr_processes,0'), 1);
+    }
     assert.equal(count('.klp.rela.vmlinux..data', '.klp.sym.vmlinux.saved_command_line,0'), 1);
     assert.equal(count('.klp.rela.vmlinux..data', '.klp.sym.vmlinux.nr_processes,0'), 1);
     assert.equal(c.output.symtab!.symbols.filter((y) => y.name === '.klp.sym.vmlinux.saved_command_line,0').length, 1);
