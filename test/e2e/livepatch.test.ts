@@ -321,6 +321,21 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     assert.ok(checked > 1100, `${checked} duplicated names compared`);
   });
 
+  test("a map made from System.map (--system-map; the kernel's own scripts/mksysmap over the -dbg vmlinux) lists vmlinux's symbols in the VM's kallsyms order", async () => {
+    assert.ok(run.kallsyms, 'the VM dumped /proc/kallsyms');
+    const systemMap = join(work, 'System.map');
+    const mksysmap = join(kernel!.kdir, 'scripts', 'mksysmap');
+    // Up to 6.3 mksysmap is a shell script running $NM; from 6.4 a sed script reading `nm -n`.
+    if (readFileSync(mksysmap, 'latin1').startsWith('#!/bin/sed')) {
+      writeFileSync(systemMap, execFileSync('sh', ['-c', 'nm -n "$0" | sed -f "$1"', kernel!.dbgVmlinux!, mksysmap], { maxBuffer: 1 << 30 }));
+    } else {
+      execFileSync('sh', [mksysmap, kernel!.dbgVmlinux!, systemMap], { env: { ...process.env, NM: 'nm' } });
+    }
+    const { map } = await buildSymbolMap({ systemMap, modules: [], release: kernel!.kver });
+    const ours = map.object(VMLINUX)!;
+    assert.deepEqual(ours.names.filter((_, i) => ours.listed[i]), kallsymsEntries(run.kallsyms!, undefined).map((e) => e.name), 'vmlinux: kallsyms order differs from the System.map map');
+  });
+
   test("our positions equal the VM's kallsyms order for every duplicated name of the loaded modules", async () => {
     const c = caseOf(run, 'loaded-modules');
     for (const m of debianModules) assert.equal(c.out.get(`insmod-${m.split('/').pop()}`), '0', explain(c));
