@@ -35,13 +35,14 @@ root=$1 cwd=$2; shift 2
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
-for d in /tmp /root /home /work /srv /opt /mnt "${KLP_CACHE:-/nonexistent}"; do
+for d in /tmp /root /home /work /srv /opt /mnt @CACHE@; do
 	[ -d "$d" ] || continue
 	mkdir -p "$root$d" && mount --bind "$d" "$root$d"
 done
 exec chroot "$root" /bin/sh -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
 ' enter "$root" "$PWD" "$@"
 ENTER
+	sed -i "s|@CACHE@|'$cache'|" "$root.tmp/enter"
 	chmod +x "$root.tmp/enter"
 	mv "$root.tmp" "$root"
 fi
