@@ -24,6 +24,7 @@ import { buildSymbolMap } from '../src/kernel/build-map.js';
 import { addVmlinuxSymbols } from '../src/kernel/elf-symbols.js';
 import { ElfObject } from '../src/elf/object.js';
 import { writeElf } from '../src/elf/writer.js';
+import { kallsymsRulesFor } from '../src/kernel/kallsyms-rules.js';
 import { formatMap, parseMap } from '../src/kernel/map-format.js';
 import { MAP_FORMATS, formatAnyMap, loadMap } from '../src/kernel/map-load.js';
 import { convertLivepatch } from '../src/livepatch/convert.js';
@@ -119,7 +120,7 @@ try {
   const label = dbg ? 'vmlinux (-dbg)' : 'vmlinux-sized ELF (130k symbols)';
   row(label, 'klp-convert: read symtab by range, kallsyms order', await time(7, () => {
     const src = new FileSource(vmlinux);
-    addVmlinuxSymbols(new ElfReader(src, vmlinux), new ObjectSymbols('vmlinux'));
+    addVmlinuxSymbols(new ElfReader(src, vmlinux), new ObjectSymbols('vmlinux'), kallsymsRulesFor(undefined));
     src.close();
   }));
   row(label, 'readelf -sW', await time(5, command('readelf', ['-sW', vmlinux])));
@@ -154,7 +155,7 @@ try {
     // The phases, in process.
     row(group, '  phase: vmlinux symbol table read and put in kallsyms order', await time(3, () => {
       const src = new FileSource(dbg);
-      addVmlinuxSymbols(new ElfReader(src, dbg), new ObjectSymbols('vmlinux'));
+      addVmlinuxSymbols(new ElfReader(src, dbg), new ObjectSymbols('vmlinux'), kallsymsRulesFor(kernel?.kver));
       src.close();
     }));
     row(group, '  phase: read every module', await time(3, () => buildSymbolMap({ modules: [kernel.modules] })));

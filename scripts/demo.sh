@@ -1,28 +1,27 @@
 #!/usr/bin/env bash
 # The main job on a default target, from a fresh Debian machine: install what is needed, make the
-# symbol map of the installed Debian kernel, build + convert the annotated sample livepatch for it,
-# verify it, and load it in that kernel under qemu.
+# symbol map of a Debian kernel (the installed headers' release, or KVER), build + convert the
+# annotated sample livepatch for it, verify it, and load it in that kernel under qemu.
 #
-#   scripts/demo.sh [SAMPLE]     SAMPLE: a folder of samples/ (default: annotated)
+#   [KVER=REL] scripts/demo.sh [SAMPLE]     SAMPLE: a folder of samples/ (default: annotated)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sample=${1:-annotated}
 eval "$(bash scripts/setup-debian.sh)"
 npm ci --no-audit --no-fund --loglevel=error
-out=.cache/demo/$KVER
+out=${TMPDIR:-/tmp}/klp-convert-demo/$KVER
 mkdir -p "$out"
-kdir=/lib/modules/$KVER/build
 klp() { node bin/klp-convert.js "$@"; }
 
 echo "== symbol map of $KVER (kallsyms dumped from it under qemu, its modules, Module.symvers)"
-klp symbols --kallsyms "$KALLSYMS" --modules "$KIMG/lib/modules/$KVER" --symvers "$kdir/Module.symvers" \
+klp symbols --kallsyms "$KALLSYMS" --modules "$MODULES" --symvers "$SYMVERS" \
 	--release "$KVER" -o "$out/symbols.map"
 echo "== build and convert samples/$sample"
 rm -rf "$out/src" && cp -r "samples/$sample" "$out/src"
-klp build "$out/src" --kdir "$kdir" -s "$out/symbols.map" -o "$out/modules" --verbose
+klp build "$out/src" --kdir "$KDIR" -s "$out/symbols.map" -o "$out/modules" --verbose
 for ko in "$out"/modules/*.ko; do
 	echo "== verify $ko"
-	klp verify "$ko" -s "$out/symbols.map" --symvers "$kdir/Module.symvers"
+	klp verify "$ko" -s "$out/symbols.map" --symvers "$SYMVERS"
 	klp inspect "$ko"
 done
 echo "== load it in $KVER under qemu"

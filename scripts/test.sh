@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Everything from a fresh Debian machine to the last test: Debian packages and kernel image
-# (scripts/setup-debian.sh), npm ci (which builds dist/), type checks, then every test file,
-# the qemu end-to-end suite included.
+# Everything from a fresh Debian machine to the last test: Debian packages and the target kernel
+# (scripts/setup-debian.sh: image, headers, kallsyms dump, -dbg vmlinux, cached outside the
+# checkout), npm ci (which builds dist/), type checks, then every test file, the qemu end-to-end
+# suite included.
+#
+#   [KVER=REL] scripts/test.sh      REL: a Debian kernel release (default: the installed headers')
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup-debian.sh >/dev/null
+eval "$(bash scripts/setup-debian.sh --dbg)"
+export KVER
+echo "# testing against Debian kernel $KVER" >&2
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent typecheck
 shopt -s nullglob

@@ -78,7 +78,7 @@ export function brokenVariants(valid: Uint8Array): BrokenVariant[] {
   make('module-target-in-loader-section', 'loader-section', undefined, (o, k, y) => {
     k.name = '.klp.rela.overlay.__mcount_loc';
     k.target = o.sectionByName('__mcount_loc')!;
-    y.name = '.klp.sym.overlay.ovl_mount,0';
+    y.name = '.klp.sym.overlay.ovl_dir_llseek,0';
   });
   make('annotations-left', 'annotations-left', undefined, (o) => {
     o.addSection(new Section({ name: '.klp.module_relocs.vmlinux', type: SHT_PROGBITS, flags: SHF_ALLOC, addralign: 4 }));

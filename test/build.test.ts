@@ -47,7 +47,7 @@ test('build: no kernel tree, no Makefile, a kernel with no map: one line each, e
   copySources(join(repoRoot, 'samples', 'auto-resolved'), src);
   r = runCli(['build', src, '--kdir', kdir], { env: { XDG_CACHE_HOME: join(dir, 'cache') } });
   assert.equal(r.status, 1);
-  assert.match(r.stderr, new RegExp(`no symbol map for kernel ${kernel.kver.replace(/\./g, '\\.')}, which is not the running kernel`));
+  assert.match(r.stderr, new RegExp(`no symbol map for kernel ${kernel.kver.replace(/[.+]/g, '\\$&')}, which is not the running kernel`));
 });
 
 test('build judges the converted module, not modpost: 13 unresolved references, names ending in .<digits>, a static and a global of one name', async () => {

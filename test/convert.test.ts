@@ -113,11 +113,18 @@ describe('equivalents of the upstream selftests', () => {
   test('one symbol from several text sections and from data: one klp section per section, one symbol', () => {
     const c = convert('klp_t_sections');
     const names = c.report.klpSections.sort();
-    assert.deepEqual(names, ['.klp.rela.vmlinux..data', '.klp.rela.vmlinux..text.klp_a', '.klp.rela.vmlinux..text.klp_b']);
     const count = (sec: string, sym: string) => klpSection(c.output, sec).relocations.filter((r) => r.symbol?.name === sym).length;
-    assert.equal(count('.klp.rela.vmlinux..text.klp_a', '.klp.sym.vmlinux.saved_command_line,0'), 1);
-    assert.ok(count('.klp.rela.vmlinux..text.klp_b', '.klp.sym.vmlinux.saved_command_line,0') >= 1);
-    assert.equal(count('.klp.rela.vmlinux..text.klp_b', '.klp.sym.vmlinux.nr_processes,0'), 1);
+    if (c.input.sections.some((x) => x.name === '.text.klp_a')) {
+      assert.deepEqual(names, ['.klp.rela.vmlinux..data', '.klp.rela.vmlinux..text.klp_a', '.klp.rela.vmlinux..text.klp_b']);
+      assert.equal(count('.klp.rela.vmlinux..text.klp_a', '.klp.sym.vmlinux.saved_command_line,0'), 1);
+      assert.ok(count('.klp.rela.vmlinux..text.klp_b', '.klp.sym.vmlinux.saved_command_line,0') >= 1);
+      assert.equal(count('.klp.rela.vmlinux..text.klp_b', '.klp.sym.vmlinux.nr_processes,0'), 1);
+    } else {
+      // 7.3's module linker script (scripts/module.lds) merges .text.* into .text; 6.12's does not.
+      assert.deepEqual(names, ['.klp.rela.vmlinux..data', '.klp.rela.vmlinux..text']);
+      assert.ok(count('.klp.rela.vmlinux..text', '.klp.sym.vmlinux.saved_command_line,0') >= 2);
+      assert.equal(count('.klp.rela.vmlinux..text', '.klp.sym.vmlinux.nr_processes,0'), 1);
+    }
     assert.equal(count('.klp.rela.vmlinux..data', '.klp.sym.vmlinux.saved_command_line,0'), 1);
     assert.equal(count('.klp.rela.vmlinux..data', '.klp.sym.vmlinux.nr_processes,0'), 1);
     assert.equal(c.output.symtab!.symbols.filter((y) => y.name === '.klp.sym.vmlinux.saved_command_line,0').length, 1);
@@ -135,7 +142,7 @@ describe('equivalents of the upstream selftests', () => {
   test('references into modules: a static of overlay, a symbol exported by ni_routing', () => {
     const c = convert('klp_t_modtarget');
     const how = Object.fromEntries(c.report.conversions.map((x) => [x.klpName, x.how]));
-    assert.deepEqual(how, { '.klp.sym.overlay.ovl_mount,0': 'unique', '.klp.sym.ni_routing.ni_count_valid_routes,0': 'module-export' });
+    assert.deepEqual(how, { '.klp.sym.overlay.ovl_dir_llseek,0': 'unique', '.klp.sym.ni_routing.ni_count_valid_routes,0': 'module-export' });
     assert.deepEqual(c.report.klpSections.sort(), ['.klp.rela.ni_routing..text', '.klp.rela.overlay..text']);
     assertNothingLost(c);
   });
@@ -148,7 +155,7 @@ describe('equivalents of the upstream selftests', () => {
 
   test('a module symbol in __jump_table is refused, naming the section, the entry and the symbol', () => {
     const e = conversionError('klp_t_special_bad');
-    assert.match(e.message, /cannot convert the reference to 'ovl_mount' \(module overlay\) in __jump_table entry 0 \(offset 0x8\)/);
+    assert.match(e.message, /cannot convert the reference to 'ovl_dir_llseek' \(module overlay\) in __jump_table entry 0 \(offset 0x8\)/);
   });
 });
 

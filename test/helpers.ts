@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after } from 'node:test';
 import { main } from '../src/cli/main.js';
@@ -64,29 +64,62 @@ export function listDir(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir) : [];
 }
 
-/** The Debian kernel unpacked (and its kallsyms dumped) by scripts/setup-debian.sh, if it is there. */
-export function debianKernel(): { kver: string; kimg: string; modules: string; vmlinux: string; kallsyms: string; symvers: string; kdir: string } | undefined {
-  const cache = join(repoRoot, '.cache', 'debian');
-  const kimgDir = listDir(cache).find((d) => d.startsWith('kimg-'));
-  if (!kimgDir) return undefined;
-  const kver = kimgDir.slice('kimg-'.length);
+export interface DebianKernel {
+  /** The release, `uname -r` of that kernel (e.g. 6.12.95+deb12-amd64). */
+  kver: string;
+  /** The headers tree to build modules against (`--kdir`). */
+  kdir: string;
+  /** Its modules folder (lib/modules/<release>, usr/lib/modules/<release> from 7.x). */
+  modules: string;
+  /** The ELF kernel qemu boots (from the bzImage). */
+  vmlinux: string;
+  /** Its /proc/kallsyms, dumped once from it under qemu. */
+  kallsyms: string;
+  symvers: string;
+  /** The -dbg package's vmlinux with its full symbol table, when it was fetched (`--dbg`). */
+  dbgVmlinux: string | undefined;
+}
+
+/**
+ * The Debian kernel release the tests target: $KVER (scripts/test.sh sets it), else the release
+ * of the installed linux-headers-amd64, as scripts/setup-debian.sh picks it.
+ */
+export function targetRelease(): string | undefined {
+  if (process.env.KVER) return process.env.KVER;
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Depends}', 'linux-headers-amd64'], { encoding: 'utf8' });
+  return /linux-headers-(\S+?-amd64)\b/.exec(r.stdout ?? '')?.[1];
+}
+
+/** The cache scripts/debian-kernel.sh unpacks kernels into (outside the checkout). */
+export function kernelCache(): string {
+  return process.env.KLP_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
+}
+
+/** The target Debian kernel as scripts/debian-kernel.sh unpacked it, if it is there. */
+export function debianKernel(): DebianKernel | undefined {
+  const kver = targetRelease();
+  if (!kver) return undefined;
+  const dir = join(kernelCache(), 'debian', kver);
+  const root = join(dir, 'root');
+  // Up to 6.12 the image puts its files in lib/modules and boot/; from 7.x in usr/lib/modules.
+  const modules = [join(root, 'lib', 'modules', kver), join(root, 'usr', 'lib', 'modules', kver)].find((m) => existsSync(join(m, 'kernel')));
+  if (!modules) return undefined;
+  const kdir = join(root, 'usr', 'src', `linux-headers-${kver}`);
+  const dbg = join(dir, 'vmlinux-dbg');
   return {
-    kver,
-    kimg: join(cache, kimgDir),
-    modules: join(cache, kimgDir, 'lib', 'modules', kver),
-    vmlinux: join(cache, `vmlinux-${kver}`),
-    kallsyms: join(cache, `kallsyms-${kver}.txt`),
-    symvers: `/usr/src/linux-headers-${kver}/Module.symvers`,
-    // The headers package's tree; /lib/modules/<release>/build points there only when that kernel's modules are installed.
-    kdir: `/usr/src/linux-headers-${kver}`,
+    kver, kdir, modules,
+    vmlinux: join(dir, 'vmlinux'),
+    kallsyms: join(dir, 'kallsyms.txt'),
+    symvers: join(kdir, 'Module.symvers'),
+    dbgVmlinux: existsSync(dbg) ? dbg : undefined,
   };
 }
 
-/** The Debian kernel, or a failure telling how to get it (the test command installs it). */
-export function requireDebianKernel(): NonNullable<ReturnType<typeof debianKernel>> {
+/** The Debian kernel, or a failure telling how to get it (the test command fetches it). */
+export function requireDebianKernel(): DebianKernel {
   const k = debianKernel();
   if (!k || !existsSync(k.kallsyms) || !existsSync(k.symvers)) {
-    throw new Error('Debian kernel data missing: run scripts/setup-debian.sh (scripts/test.sh does it first)');
+    throw new Error(`Debian kernel ${targetRelease() ?? '(no KVER)'} missing: run KVER=<release> scripts/setup-debian.sh (scripts/test.sh does it first)`);
   }
   return k;
 }

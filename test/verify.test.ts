@@ -8,7 +8,7 @@ import { convertLivepatch } from '../src/livepatch/convert.js';
 import { type Inspection, inspectLivepatch } from '../src/livepatch/inspect.js';
 import { RULES, verifyLivepatch } from '../src/livepatch/verify.js';
 import { brokenVariants } from './broken-variants.js';
-import { runCli, runCliInProcess, tempDir } from './helpers.js';
+import { requireDebianKernel, runCli, runCliInProcess, tempDir } from './helpers.js';
 import { type Fixtures, buildFixtures } from './kbuild-fixtures.js';
 
 const dir = tempDir();
@@ -79,7 +79,7 @@ describe('inspect', () => {
     const i = inspectLivepatch(ElfObject.parse(valid, file), file);
     assert.equal(i.module, 'klp_sample_annotated');
     assert.equal(i.livepatch, true);
-    assert.match(i.vermagic, /^6\.1\./);
+    assert.equal(i.vermagic.split(' ')[0], requireDebianKernel().kver, 'vermagic names the target release');
     assert.equal(i.objects.length, 1);
     const reloc = i.objects[0].sections[0].relocations[0];
     assert.deepEqual(reloc.target, { object: 'vmlinux', symbol: 'ucode_path', position: 2 });

@@ -5,9 +5,10 @@ import { BufferSource, ElfReader } from '../elf/reader.js';
 import { describe } from '../io/atomic-write.js';
 import { readTextInput } from '../io/read-file.js';
 import { compressionOf, decompress } from './decompress.js';
-import { addVmlinuxSymbols, readModuleSymbols } from './elf-symbols.js';
+import { addVmlinuxSymbols, readModuleSymbols, vmlinuxRelease } from './elf-symbols.js';
 import { KernelDataError } from './errors.js';
 import { addKallsyms, addSystemMap } from './kallsyms-file.js';
+import { kallsymsRulesFor, kernelVersionOf } from './kallsyms-rules.js';
 import { findModules } from './module-files.js';
 import { MemorySymbolMap, VMLINUX } from './symbol-map.js';
 import { parseSymvers } from './symvers.js';
@@ -19,6 +20,11 @@ export interface SymbolSources {
   /** Folders to search for modules, and module files. */
   modules: string[];
   symvers?: string;
+  /**
+   * The kernel release the sources are of; it selects the kallsyms rules of its version. A vmlinux
+   * says it itself (linux_banner); without either, the 6.1 rules.
+   */
+  release?: string;
   /** Report unreadable modules and go on with the rest instead of stopping at the first. */
   keepGoing?: boolean;
   progress?: (done: number, total: number) => void;
@@ -64,6 +70,7 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
   const map = new MemorySymbolMap();
   const problems: string[] = [];
   const given = [src.vmlinux && 'vmlinux', src.kallsyms && 'kallsyms', src.systemMap && 'System.map'].filter(Boolean);
+  let release = src.release;
   if (src.vmlinux) {
     let source: FileSource;
     try {
@@ -72,7 +79,9 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
       throw new KernelDataError(`cannot read vmlinux ${src.vmlinux}: ${describe(e)}`);
     }
     try {
-      addVmlinuxSymbols(new ElfReader(source, src.vmlinux), map.objectFor(VMLINUX));
+      const reader = new ElfReader(source, src.vmlinux);
+      release ??= vmlinuxRelease(reader);
+      addVmlinuxSymbols(reader, map.objectFor(VMLINUX), kallsymsRulesFor(release));
     } finally {
       source.close();
     }
@@ -83,7 +92,7 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
   }
   if (src.systemMap) {
     if (given.length > 1) throw new KernelDataError(`give one source of vmlinux symbols, not ${given.join(' and ')}`);
-    addSystemMap(map, readTextInput(src.systemMap, 'System.map'), src.systemMap);
+    addSystemMap(map, readTextInput(src.systemMap, 'System.map'), src.systemMap, kallsymsRulesFor(release));
   }
 
   const files = modulePaths(src.modules);
@@ -119,5 +128,9 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
     }
   }
   if (map.objects.size === 0) throw new KernelDataError('no symbols: give --vmlinux, --kallsyms, --system-map or modules');
+  // What the map was made for: the release, and the version whose kallsyms rules counted vmlinux.
+  if (release) map.meta.set('release', release);
+  const version = release && kernelVersionOf(release);
+  if (version) map.meta.set('version', `${version.major}.${version.minor}`);
   return { map, problems };
 }

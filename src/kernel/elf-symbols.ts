@@ -1,7 +1,7 @@
 import { SHF_ALLOC, SHN_ABS, SHN_COMMON, SHN_LORESERVE, SHN_UNDEF, SHT_NOBITS, STB_LOCAL, STT_FILE, STT_SECTION } from '../elf/constants.js';
 import type { ElfReader, SymbolTableView } from '../elf/reader.js';
 import { KernelDataError } from './errors.js';
-import { compareSameAddress, isListedInKallsyms, isModuleCoreSymbol, nmType } from './kallsyms-rules.js';
+import { type KallsymsRules, compareNmOrder, compareSameAddress, isModuleCoreSymbol, nmType } from './kallsyms-rules.js';
 import { moduleNameFromPath, parseModinfo } from './modinfo.js';
 import type { ObjectSymbols } from './symbol-map.js';
 
@@ -58,11 +58,12 @@ function exportTypeOf(sectionName: string): string {
 }
 
 /**
- * vmlinux symbols in kallsyms order: those kallsyms lists sorted by address with
- * scripts/kallsyms.c's tie rules (NOT symbol table order: the two differ for ~190 duplicated names
- * of Debian's 6.1), then the ones it leaves out, which take no position.
+ * vmlinux symbols in kallsyms order: those kallsyms lists (by the rules of the kernel's version)
+ * sorted by address with scripts/kallsyms.c's tie rules and then `nm -n` order (NOT symbol table
+ * order: the two differ for ~190 duplicated names of Debian's 6.1), then the ones it leaves out,
+ * which take no position.
  */
-export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols): void {
+export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols, rules: KallsymsRules): void {
   const v = symtabOf(reader, 'a stripped vmlinux has no symbols; use the -dbg package\'s vmlinux, a System.map or a kallsyms dump');
   const strtab = strtabBytes(reader, v);
   into.reserve(v.count, strtab.length);
@@ -93,7 +94,7 @@ export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols): void 
       const sec = reader.sections[v.shndx(i)];
       if (sec) into.exports.set(name.slice('__ksymtab_'.length), exportTypeOf(sec.name));
     }
-    (isListedInKallsyms(name, letter) ? listed : unlisted).push(i);
+    (rules.listed(name, letter) ? listed : unlisted).push(i);
   }
   listed.sort((a, b) => {
     const ha = hi[a];
@@ -102,11 +103,33 @@ export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols): void 
     const la = lo[a];
     const lb = lo[b];
     if (la !== lb) return la - lb;
-    return compareSameAddress(v.name(a), types[a], v.name(b), types[b]) || a - b;
+    const na = v.name(a);
+    const nb = v.name(b);
+    return compareSameAddress(na, types[a], nb, types[b]) || compareNmOrder(na, nb) || a - b;
   });
   for (const [list, isListed] of [[listed, true], [unlisted, false]] as const) {
     for (const i of list) into.addFromStrtab(strtab, v.nameOffset(i), types[i].charCodeAt(0), v.sizeNumber(i), isListed, files[i]);
   }
+}
+
+/**
+ * The release a vmlinux was built as, from its `linux_banner` ("Linux version <release> (...)"),
+ * so a map made from it gets that version's kallsyms rules without being told.
+ */
+export function vmlinuxRelease(reader: ElfReader): string | undefined {
+  const sh = reader.symtab;
+  if (!sh) return undefined;
+  const v = reader.symbols(sh);
+  for (let i = 1; i < v.count; i++) {
+    if (v.name(i) !== 'linux_banner') continue;
+    const sec = reader.sections[v.shndx(i)];
+    if (!sec || sec.type === SHT_NOBITS) return undefined;
+    const at = Number(v.value(i) - sec.addr);
+    if (at < 0 || at >= sec.size) return undefined;
+    const bytes = reader.source.read(sec.offset + at, Math.min(256, sec.size - at));
+    return /^Linux version (\S+)/.exec(Buffer.from(bytes).toString('latin1'))?.[1];
+  }
+  return undefined;
 }
 
 export interface ModuleSymbols {

@@ -1,5 +1,5 @@
 import { KernelDataError } from './errors.js';
-import { isListedInKallsyms } from './kallsyms-rules.js';
+import { type KallsymsRules, compareSameAddress } from './kallsyms-rules.js';
 import { type MemorySymbolMap, VMLINUX } from './symbol-map.js';
 
 /**
@@ -50,17 +50,21 @@ export function addKallsyms(map: MemorySymbolMap, text: string, source: string):
 }
 
 /**
- * Add a System.map (vmlinux only): `nm -n` output filtered by scripts/mksysmap, so in address
- * order. Symbols kallsyms would drop are kept but not counted.
+ * Add a System.map (vmlinux only): `nm -n` output filtered by scripts/mksysmap, the input
+ * scripts/kallsyms sorts again with its same-address rules (compareSameAddress: a weak
+ * `crc32_le` after `crc32_le_base`, `__per_cpu_start` after `fixed_percpu_data`), so the listed
+ * symbols are put in that order; symbols kallsyms would drop (by the rules of the kernel's version)
+ * follow, kept but not counted.
  */
-export function addSystemMap(map: MemorySymbolMap, text: string, source: string): number {
+export function addSystemMap(map: MemorySymbolMap, text: string, source: string, rules: KallsymsRules): number {
   const vmlinux = map.objectFor(VMLINUX);
   if (vmlinux.length > 0) throw new KernelDataError(`${source}: vmlinux symbols were already given by another source`);
   if (text.length < 4096 && text.includes('The real System.map is in')) {
     throw new KernelDataError(`${source}: not a real System.map but a placeholder; the real one is in the -dbg package (or use a kallsyms dump)`);
   }
   const lines = text.split('\n');
-  let n = 0;
+  const listed: string[][] = [];
+  const unlisted: string[][] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
     if (line === '') continue;
@@ -69,9 +73,20 @@ export function addSystemMap(map: MemorySymbolMap, text: string, source: string)
       throw new KernelDataError(`${source}:${i + 1}: not a System.map line (expected 'ADDRESS TYPE NAME'): ${line.slice(0, 80)}`);
     }
     if (f[2] === '') throw new KernelDataError(`${source}:${i + 1}: empty symbol name: ${line.slice(0, 80)}`);
-    vmlinux.add(f[2], f[1], -1, isListedInKallsyms(f[2], f[1]));
-    n++;
+    if (!rules.listed(f[2], f[1])) {
+      unlisted.push(f);
+      continue;
+    }
+    // Hex addresses compared as numbers without parsing them: no leading zeros, one case.
+    f[0] = f[0].replace(/^0+(?=.)/, '').toLowerCase();
+    listed.push(f);
   }
+  // A stable sort: what compareSameAddress leaves tied keeps its nm -n order.
+  listed.sort((a, b) => a[0].length - b[0].length || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
+    || compareSameAddress(a[2], a[1], b[2], b[1]));
+  for (const f of listed) vmlinux.add(f[2], f[1], -1, true);
+  for (const f of unlisted) vmlinux.add(f[2], f[1], -1, false);
+  const n = listed.length + unlisted.length;
   if (n === 0) throw new KernelDataError(`${source}: no symbols (empty System.map)`);
   return n;
 }

@@ -2,7 +2,8 @@ import { SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, STB_GNU_UNIQUE, STB_LOCAL, STB_WEA
 
 /**
  * Which symbols the running kernel lists in kallsyms, and in which order: the rules that decide
- * the `sympos` livepatch uses. Each rule names the Linux 6.1 source it reproduces.
+ * the `sympos` livepatch uses. Each rule names the kernel source it reproduces and the versions it
+ * holds for.
  */
 
 /**
@@ -29,12 +30,36 @@ export function nmType(opts: {
   return opts.bind === STB_LOCAL ? c : c.toUpperCase();
 }
 
-const ignoredNames = new Set([
+/**
+ * The kernel version a release string names (`6.12.95+deb12-amd64` -> 6.12): Debian's and
+ * upstream's releases all start with the upstream major.minor.
+ */
+export function kernelVersionOf(release: string): { major: number; minor: number } | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
+}
+
+/** Which symbols a kernel's build lists in kallsyms: the rules of one range of kernel versions. */
+export interface KallsymsRules {
+  /** The oldest kernel version these rules hold for ("6.1", "6.4", "6.18"). */
+  readonly since: string;
+  listed(name: string, type: string): boolean;
+}
+
+/**
+ * Linux 6.1 to 6.3: `scripts/mksysmap` is a grep dropping nm types a, N, U, w and names starting
+ * with `$`, `.L`, `__crc_`, `__kstrtab_`, `__kstrtabns_` or equal to `L0`; then
+ * `is_ignored_symbol()` in `scripts/kallsyms.c` drops its name lists (among them the `kallsyms_*`
+ * tables the build adds), undefined and debugging types, and absolute symbols but four. With
+ * CONFIG_KALLSYMS_ALL (which CONFIG_LIVEPATCH requires) `symbol_valid()` keeps everything else,
+ * data included. Checked against Debian's 6.1.0-56 (e2e suite).
+ */
+const ignoredNames61 = new Set([
   'kallsyms_addresses', 'kallsyms_offsets', 'kallsyms_relative_base', 'kallsyms_num_syms', 'kallsyms_names',
   'kallsyms_markers', 'kallsyms_token_table', 'kallsyms_token_index', 'kallsyms_seqs_of_names', '_SDA_BASE_',
   '_SDA2_BASE_',
 ]);
-const ignoredPrefixes = [
+const ignoredPrefixes61 = [
   '__efistub_', '__kvm_nvhe_$', '__kvm_nvhe_.L', '__AArch64ADRPThunk_', '__ARMV5PILongThunk_', '__ARMV7PILongThunk_',
   '__ThumbV7PILongThunk_', '__LA25Thunk_', '__microLA25Thunk_', '__kcfi_typeid_',
 ];
@@ -42,24 +67,81 @@ const ignoredSuffixes = ['_from_arm', '_from_thumb', '_veneer'];
 const ignoredMatches = ['.long_branch.', '.plt_branch.'];
 const keptAbsolute = new Set(['__kernel_syscall_via_break', '__kernel_syscall_via_epc', '__kernel_sigtramp', '__gp']);
 
+/** Undefined, debugging and absolute symbols: mksysmap's type filter, the same in every version here. */
+function droppedType(type: string): boolean {
+  return type === 'a' || type === 'N' || type === 'U' || type === 'w';
+}
+
+/** The last step of `is_ignored_symbol()` in every version here: types u, n, and absolute symbols but four. */
+function ignoredKind(name: string, type: string): boolean {
+  return type === 'u' || type === 'n' || (type.toUpperCase() === 'A' && !keptAbsolute.has(name));
+}
+
+const rules61: KallsymsRules = {
+  since: '6.1',
+  listed(name, type) {
+    if (droppedType(type)) return false;
+    if (name.startsWith('$') || name.startsWith('.L') || name.startsWith('__crc_') || name.startsWith('__kstrtab_')
+      || name.startsWith('__kstrtabns_') || name === 'L0' || name === '') return false;
+    if (ignoredNames61.has(name)) return false;
+    if (ignoredPrefixes61.some((p) => name.startsWith(p))) return false;
+    if (ignoredSuffixes.some((x) => name.endsWith(x))) return false;
+    if (ignoredMatches.some((m) => name.includes(m))) return false;
+    return !ignoredKind(name, type);
+  },
+};
+
+/** `/ __[[:alnum:]]*Thunk_/d` of mksysmap from 6.4: lld's thunks, any `__<letters/digits>Thunk_` prefix. */
+const thunk = /^__[A-Za-z0-9]*Thunk_/;
+
 /**
- * Whether a vmlinux symbol reaches the kallsyms table: `scripts/mksysmap` first drops nm types
- * a, N, U, w and names starting with `$`, `.L`, `__crc_`, `__kstrtab_`, `__kstrtabns_` or equal to
- * `L0`; then `is_ignored_symbol()` in `scripts/kallsyms.c` drops its name lists, undefined and
- * debugging types, and absolute symbols but four. With CONFIG_KALLSYMS_ALL (which CONFIG_LIVEPATCH
- * requires) `symbol_valid()` keeps everything else, data included.
+ * Name filters of `scripts/mksysmap` from Linux 6.4, when it became a sed script and took over the
+ * name lists of `is_ignored_symbol()` (which keeps only its type checks). The build no longer hides
+ * the `kallsyms_*` tables: kallsyms lists them. Checked against Debian's 6.12.95 (e2e suite).
  */
-export function isListedInKallsyms(name: string, type: string): boolean {
-  if (type === 'a' || type === 'N' || type === 'U' || type === 'w') return false;
-  if (name.startsWith('$') || name.startsWith('.L') || name.startsWith('__crc_') || name.startsWith('__kstrtab_')
-    || name.startsWith('__kstrtabns_') || name === 'L0' || name === '') return false;
-  if (ignoredNames.has(name)) return false;
-  if (ignoredPrefixes.some((p) => name.startsWith(p))) return false;
-  if (ignoredSuffixes.some((s) => name.endsWith(s))) return false;
-  if (ignoredMatches.some((m) => name.includes(m))) return false;
-  if (type === 'u' || type === 'n') return false;
-  if (type === 'A' && !keptAbsolute.has(name)) return false;
-  return true;
+function mksysmapDrops64(name: string): boolean {
+  return name === '' || name.startsWith('$') || name.startsWith('.L') || name.startsWith('__efistub_')
+    || name.startsWith('__kvm_nvhe_$') || name.startsWith('__kvm_nvhe_.L') || name.startsWith('__pi_.L')
+    || thunk.test(name) || name.startsWith('__kcfi_typeid_') || name.startsWith('__kvm_nvhe___kcfi_typeid_')
+    || name.startsWith('__pi___kcfi_typeid_') || name.startsWith('__crc_') || name.startsWith('__kstrtab_')
+    || name.startsWith('__kstrtabns_') || ignoredSuffixes.some((x) => name.endsWith(x))
+    || name === 'L0' || name === '_SDA_BASE_' || name === '_SDA2_BASE_' || ignoredMatches.some((m) => name.includes(m));
+}
+
+const rules64: KallsymsRules = {
+  since: '6.4',
+  listed(name, type) {
+    // 6.4 to 6.12's `/ __pi_\\$/d` asks for a backslash after `__pi_`: no x86 name has one.
+    return !droppedType(type) && !mksysmapDrops64(name) && !ignoredKind(name, type);
+  },
+};
+
+/**
+ * From Linux 6.18 mksysmap also drops `__mod_device_table__*` (vmlinux now keeps them for builtin
+ * modaliases: "modpost: Create modalias for builtin modules") and `__UNIQUE_ID_modinfo_<n>`, and
+ * its `__pi_$` filter matches the `$` it meant. Checked against Debian's 7.3.4 (trixie-backports)
+ * kbuild scripts; 6.12.95's have none of the three.
+ */
+const uniqueModinfo = /^__UNIQUE_ID_modinfo_[0-9]*$/;
+const rules618: KallsymsRules = {
+  since: '6.18',
+  listed(name, type) {
+    if (name.startsWith('__mod_device_table__') || uniqueModinfo.test(name) || name.startsWith('__pi_$')) return false;
+    return rules64.listed(name, type);
+  },
+};
+
+/**
+ * The kallsyms rules of a kernel release (or version); without one, the 6.1 rules of Debian 12's
+ * own kernel, which this tool first targeted.
+ */
+export function kallsymsRulesFor(release: string | undefined): KallsymsRules {
+  const v = release === undefined ? undefined : kernelVersionOf(release);
+  if (!v) return rules61;
+  const n = v.major * 1000 + v.minor;
+  if (n >= 6018) return rules618;
+  if (n >= 6004) return rules64;
+  return rules61;
 }
 
 /** `may_be_linker_script_provide_symbol()` in scripts/kallsyms.c. */
@@ -77,8 +159,10 @@ function leadingUnderscores(name: string): number {
 
 /**
  * Tie-break of `compare_symbols()` in scripts/kallsyms.c for symbols at the same address: non-weak
- * first, then not linker-provided first, then fewer leading underscores, then input (nm -n) order.
- * The caller sorts by address first and keeps input order last (a stable sort).
+ * first, then not linker-provided first, then fewer leading underscores, then input order, which
+ * is `nm -n` order (see compareNmOrder). The same from 6.1 through 7.3. (Up to 6.12, x86_64's
+ * CONFIG_KALLSYMS_ABSOLUTE_PERCPU makes per-cpu symbols 'A' in /proc/kallsyms before this sort;
+ * 7.x dropped the option. The listing and order of vmlinux's names do not change with it.)
  */
 export function compareSameAddress(aName: string, aType: string, bName: string, bType: string): number {
   const wa = aType === 'w' || aType === 'W' ? 1 : 0;
@@ -88,6 +172,16 @@ export function compareSameAddress(aName: string, aType: string, bName: string, 
   const lb = linkerProvided(bName) ? 1 : 0;
   if (la !== lb) return la - lb;
   return leadingUnderscores(aName) - leadingUnderscores(bName);
+}
+
+/**
+ * `nm -n` order of two symbols at the same address, which `scripts/mksysmap` hands to
+ * `scripts/kallsyms`: binutils' `numeric_forward()` falls back to `non_numeric_forward()`, a
+ * `strcoll()` of the names, and kbuild runs it with LC_COLLATE=C, so byte order. Symbols of one
+ * name keep their symbol table order (glibc's qsort is a merge sort).
+ */
+export function compareNmOrder(aName: string, bName: string): number {
+  return aName < bName ? -1 : aName > bName ? 1 : 0;
 }
 
 /**

@@ -68,9 +68,8 @@ Options:
         }
       : undefined;
 
-    const { map, problems } = await buildSymbolMap(sources);
     const rel = values.release ?? (noSource ? release() : undefined);
-    if (rel) map.meta.set('release', rel);
+    const { map, problems } = await buildSymbolMap({ ...sources, release: rel });
     map.meta.set('sources', describeSources(sources));
     for (const p of problems) io.err(`klp-convert: warning: skipped ${p}\n`);
     writeMap(map, values.output, format);

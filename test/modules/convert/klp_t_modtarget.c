@@ -5,10 +5,10 @@
 #include <linux/module.h>
 #include <linux/kernel.h>
 
-extern int ovl_mount(void);
+extern int ovl_dir_llseek(void);
 extern int ni_count_valid_routes(void);
 
-noinline unsigned long use(void) { return (unsigned long)ovl_mount + (unsigned long)ni_count_valid_routes; }
+noinline unsigned long use(void) { return (unsigned long)ovl_dir_llseek + (unsigned long)ni_count_valid_routes; }
 
 static int __init t_init(void) { return use() ? 0 : 0; }
 module_init(t_init);
