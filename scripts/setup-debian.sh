@@ -14,6 +14,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 packages=(linux-headers-amd64 qemu-system-x86 busybox-static cpio kmod xz-utils zstd gzip gcc make binutils dwarves debootstrap
+	# klp-convert create prepares a kernel tree: its host tools, as kbuild needs them
+	gcc-12 flex bison libelf-dev libssl-dev bc patch
 	gcc-aarch64-linux-gnu gcc-powerpc64le-linux-gnu gcc-s390x-linux-gnu)
 
 missing=()
