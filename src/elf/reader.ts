@@ -368,9 +368,11 @@ export class SymbolTableView {
   size(i: number): bigint {
     return this.d.addr(i * this.entsize + this.f.size);
   }
-  /** st_size as a number (sizes of real symbols are far below 2^53). */
+  /** st_size as a number: sizes of real symbols are far below 2^53, larger ones are refused. */
   sizeNumber(i: number): number {
-    return this.d.word(i * this.entsize + this.f.size);
+    const size = this.d.word(i * this.entsize + this.f.size);
+    if (Number.isNaN(size)) this.reader.fail(`symbol ${i}: st_size beyond 2^53`, this.section);
+    return size;
   }
 }
 
