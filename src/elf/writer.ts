@@ -135,14 +135,15 @@ function planWrite(obj: ElfObject, fail: (d: string) => never): Plan {
 /** A symbol table whose symbols need section indices ≥ SHN_LORESERVE must have an SHT_SYMTAB_SHNDX. */
 function withIndexSections(list: Section[]): Section[] {
   const sections = list.slice();
-  const needsIndexTable = (table: SymbolTable, count: number): boolean =>
-    count >= SHN_LORESERVE && table.symbols.some((y) => y.section !== null && sections.indexOf(y.section) >= SHN_LORESERVE);
   for (const table of list.filter((s): s is SymbolTable => s instanceof SymbolTable)) {
-    const has = sections.some((s) => s instanceof SymbolIndexSection && s.link === table);
-    if (has || !needsIndexTable(table, sections.length + 1)) continue;
+    if (sections.some((s) => s instanceof SymbolIndexSection && s.link === table)) continue;
+    // Indices as they will be once the table's SHT_SYMTAB_SHNDX follows it (one lookup, not a scan per symbol).
+    const at = sections.indexOf(table);
+    const index = new Map(sections.map((s, i) => [s, i > at ? i + 1 : i]));
+    if (!table.symbols.some((y) => y.section !== null && (index.get(y.section) ?? 0) >= SHN_LORESERVE)) continue;
     const shndx = new SymbolIndexSection({ name: '.symtab_shndx', type: SHT_SYMTAB_SHNDX, addralign: 4, entsize: 4 });
     shndx.link = table;
-    sections.splice(sections.indexOf(table) + 1, 0, shndx);
+    sections.splice(at + 1, 0, shndx);
   }
   return sections;
 }

@@ -8,6 +8,8 @@ import type { WorkerMessage, WorkerOptions } from './worker.js';
 
 export interface FuzzOptions {
   seed: number;
+  /** Cases `start` (default 0) to `count - 1`: `--start 41 --count 42` replays case 41 alone. */
+  start?: number;
   count: number;
   /** Longest one execution may take before it counts as a hang. */
   timeLimitMs: number;
@@ -58,7 +60,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   const findings: Finding[] = [];
   const statuses: Record<string, number> = {};
   let executions = 0;
-  let next = 0;
+  let next = o.start ?? 0;
   try {
     while (next < o.count) {
       const opts: WorkerOptions = { seed: o.seed, start: next, count: o.count, work, findings: o.findings, readelfEvery: o.readelfEvery, rssLimitMb: o.rssLimitMb, kinds: o.kinds ?? [...caseKinds] };
@@ -105,6 +107,7 @@ if (import.meta.filename === resolve(process.argv[1] ?? '')) {
   const { values } = parseArgs({
     options: {
       seed: { type: 'string', default: '1' },
+      start: { type: 'string', default: '0' },
       count: { type: 'string', default: '10000' },
       'time-limit': { type: 'string', default: '10000' },
       'rss-limit': { type: 'string', default: '1024' },
@@ -114,7 +117,7 @@ if (import.meta.filename === resolve(process.argv[1] ?? '')) {
     },
   });
   const o: FuzzOptions = {
-    seed: Number(values.seed), count: Number(values.count), timeLimitMs: Number(values['time-limit']), rssLimitMb: Number(values['rss-limit']),
+    seed: Number(values.seed), start: Number(values.start), count: Number(values.count), timeLimitMs: Number(values['time-limit']), rssLimitMb: Number(values['rss-limit']),
     readelfEvery: Number(values['readelf-every']), findings: resolve(values.findings),
     kinds: values.kinds.split(',') as CaseKind[],
     progress: (done, n) => process.stderr.write(`${done} executions, ${n} findings\n`),
