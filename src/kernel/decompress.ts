@@ -95,16 +95,22 @@ const ZSTD_BLOCK_MAX = 128 * 1024;
 interface ZstdFrame {
   /** The whole frame, header to checksum. */
   bytes: Uint8Array;
-  /** Frame_Content_Size. */
-  contentSize: number;
+  /** Frame_Content_Size, when declared. */
+  contentSize: number | undefined;
+  /** Window_Size (the content size for a single-segment frame). */
+  window: number;
+  /** Most the blocks can decompress to, from their headers alone. */
+  bound: number;
+  blocks: number;
   /** Content_Checksum: low 32 bits of XXH64 of the content. */
   checksum: number | undefined;
 }
 
 /**
  * Frames of a zstd stream, walked by their headers (RFC 8878) without decompressing, so a frame
- * that would exceed the limit is refused before a byte of output is allocated, and a declared
- * content size the blocks cannot hold is refused too. Skippable frames are skipped.
+ * that would exceed the limit is refused before a byte of output is allocated (a declared content
+ * size, or what the blocks can hold), and a declared size the blocks cannot hold is refused too.
+ * Skippable frames are skipped.
  */
 function zstdFrames(bytes: Uint8Array, limit: number): ZstdFrame[] {
   const d = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -148,16 +154,12 @@ function zstdFrames(bytes: Uint8Array, limit: number): ZstdFrame[] {
     else if (fcsSize === 4) contentSize = d.getUint32(o, true);
     else if (fcsSize === 8) contentSize = d.getUint32(o + 4, true) * 2 ** 32 + d.getUint32(o, true);
     o += fcsSize;
-    if (contentSize === undefined) {
-      // Decoding into a buffer of the declared size is what keeps memory at the content's size
-      // whatever window the frame claims; modules_install compresses files, so zstd declares it.
-      throw new DecompressError('zstd frame does not declare its content size (zstd writes it when compressing a file); decompress it with zstd -d');
-    }
-    if (singleSegment) window = contentSize;
-    if (total + contentSize > limit) throw tooBig(limit);
+    if (singleSegment) window = contentSize!;
+    if (contentSize !== undefined && total + contentSize > limit) throw tooBig(limit);
     const blockMax = Math.min(window, ZSTD_BLOCK_MAX);
     let bound = 0;
-    for (let last = false; !last; ) {
+    let blocks = 0;
+    for (let last = false; !last; blocks++) {
       need(o, 3);
       const h = bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16);
       o += 3;
@@ -172,17 +174,46 @@ function zstdFrames(bytes: Uint8Array, limit: number): ZstdFrame[] {
       o += type === 1 ? 1 : size;
       need(o, 0);
     }
-    if (contentSize > bound) throw new DecompressError(`zstd frame declares ${contentSize} bytes but its blocks hold at most ${bound}`);
+    if (contentSize !== undefined && contentSize > bound) throw new DecompressError(`zstd frame declares ${contentSize} bytes but its blocks hold at most ${bound}`);
     let checksum: number | undefined;
     if (fhd & 0x04) {
       need(o, 4);
       checksum = d.getUint32(o, true);
       o += 4;
     }
-    total += contentSize;
-    frames.push({ bytes: bytes.subarray(start, o), contentSize, checksum });
+    total += contentSize ?? bound;
+    frames.push({ bytes: bytes.subarray(start, o), contentSize, window, bound, blocks, checksum });
   }
   return frames;
+}
+
+/**
+ * What fzstd may copy while decoding a frame that does not declare its size: it keeps a window
+ * buffer and shifts it once per block. Four GiB of copying is about a second.
+ */
+const ZSTD_COPY_BUDGET = 2 ** 32;
+
+/** One frame's content. */
+function zstdFrame(frame: ZstdFrame): Uint8Array {
+  if (frame.contentSize !== undefined) {
+    // Decoded into a buffer of the declared size, fzstd allocates no window (a frame may claim gigabytes).
+    const out = new Uint8Array(frame.contentSize);
+    zstdDecompress(frame.bytes, out);
+    return out;
+  }
+  // Without a declared size fzstd keeps a window of the declared size. Matches never reach back
+  // further than the frame's own output, so a window of the frame's bound decodes the same: the
+  // descriptor (byte 5, after magic and frame header descriptor) is rewritten to that.
+  const needed = 2 ** Math.max(10, Math.ceil(Math.log2(Math.max(1, frame.bound))));
+  let bytes = frame.bytes;
+  if (needed < frame.window) {
+    bytes = Uint8Array.from(frame.bytes);
+    bytes[5] = (Math.log2(needed) - 10) << 3;
+  }
+  if (Math.min(needed, frame.window) * frame.blocks > ZSTD_COPY_BUDGET) {
+    throw new DecompressError(`zstd frame of ${frame.blocks} blocks declares no content size and would take too long to decode; compress it from a file (zstd then declares the size)`);
+  }
+  return zstdDecompress(bytes);
 }
 
 async function unzstd(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
@@ -190,11 +221,11 @@ async function unzstd(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
   const hasher = frames.some((f) => f.checksum !== undefined) ? await xxhash() : undefined;
   const parts: Uint8Array[] = [];
   for (const frame of frames) {
-    // fzstd decodes into a buffer it is given, allocating no window (a frame may claim gigabytes).
-    const out = new Uint8Array(frame.contentSize);
+    let out: Uint8Array;
     try {
-      zstdDecompress(frame.bytes, out);
+      out = zstdFrame(frame);
     } catch (e) {
+      if (e instanceof DecompressError) throw e;
       throw new DecompressError(`corrupt zstd data (${(e as Error).message})`);
     }
     if (frame.checksum !== undefined && Number(hasher!.h64Raw(out) & 0xffffffffn) !== frame.checksum) {
