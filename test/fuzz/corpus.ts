@@ -13,7 +13,7 @@ export interface Seed {
 export interface Corpus {
   /** ELF objects: kbuild-built samples, their conversions, cross-compiled objects, Debian modules. */
   elves: Seed[];
-  /** Compressed modules (.ko.gz, .ko.xz, .ko.zst) of the samples. */
+  /** Compressed modules (.ko.gz, .ko.xz, .ko.zst, zstd with and without a content size) of a sample. */
   compressed: Seed[];
   /** A small kallsyms dump (Debian's, reduced to the names the samples use, order kept). */
   kallsyms: string;
@@ -75,5 +75,7 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
   for (const [ext, tool, args] of [['gz', 'gzip', ['-n', '-c']], ['xz', 'xz', ['--check=crc32', '-c']], ['zst', 'zstd', ['-q', '-c']]] as const) {
     compressed.push({ name: `${samples[0].name}.${ext}`, bytes: execFileSync(tool, [...args, first], { maxBuffer: 1 << 26 }) });
   }
+  // From a pipe, zstd declares no content size: the other way fzstd is driven.
+  compressed.push({ name: `piped-${samples[0].name}.zst`, bytes: execFileSync('zstd', ['-q', '-c'], { input: samples[0].bytes }) });
   return { elves: [...samples, ...converted, ...crossSeeds, ...debian], compressed, kallsyms, map: readFileSync(mapFile, 'latin1') };
 }
