@@ -231,6 +231,18 @@ describe('inputs that are not regular files', () => {
   });
 });
 
+test('modules refused while their headers are read leave no file descriptor open (--keep-going)', async () => {
+  const mods = join(dir, 'mods-fd');
+  mkdirSync(mods);
+  for (let i = 0; i < 50; i++) writeFileSync(join(mods, `bad${i}.ko`), 'not an ELF object');
+  copyFileSync(seed, join(mods, 'good.ko'));
+  const before = readdirSync('/proc/self/fd').length;
+  const r = await runMain(['symbols', '--modules', mods, '-o', join(dir, 'fd.map'), '--keep-going']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr.split('\n').filter((l) => l.includes('warning: skipped')).length, 50);
+  assert.equal(readdirSync('/proc/self/fd').length, before);
+});
+
 describe('decompression: limits and integrity checks', () => {
   const plain = readFileSync(seed);
 

@@ -56,7 +56,15 @@ async function openModule(path: string): Promise<{ reader: ElfReader; close(): v
   }
   const magic = source.read(0, Math.min(6, source.size));
   const kind = compressionOf(magic);
-  if (kind === 'none') return { reader: new ElfReader(source, path), close: () => source.close() };
+  if (kind === 'none') {
+    try {
+      return { reader: new ElfReader(source, path), close: () => source.close() };
+    } catch (e) {
+      // A module refused while its headers are read must not keep its descriptor (--keep-going reads thousands).
+      source.close();
+      throw e;
+    }
+  }
   let bytes: Uint8Array;
   try {
     // A compressed file bigger than the limit cannot decompress to less: refused unread.
