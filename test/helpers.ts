@@ -7,7 +7,7 @@ import { main } from '../src/cli/main.js';
 
 export const repoRoot = resolve(import.meta.dirname, '..');
 /** The CLI from its TypeScript sources, through tsx: tests run the code under test, never a stale dist/. */
-const cliArgs = ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src', 'cli', 'bin.ts')];
+export const cliArgs = ['--import', import.meta.resolve('tsx'), join(repoRoot, 'src', 'cli', 'bin.ts')];
 
 /** A temporary folder removed when the test file ends. */
 export function tempDir(prefix = 'klpc-'): string {

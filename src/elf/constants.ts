@@ -83,10 +83,32 @@ export const STV_INTERNAL = 1;
 export const STV_HIDDEN = 2;
 export const STV_PROTECTED = 3;
 
-/** Sizes of the on-disk records, by class. */
+/**
+ * The on-disk records, by class: each record's size and its fields' offsets (Elf32_Ehdr/Elf64_Ehdr,
+ * _Shdr, _Sym, _Rel, _Rela as <elf.h> declares them). The reader and the writer both use these, so a
+ * layout is written down once. Address, offset and xword fields are `addr` bytes wide.
+ */
 export const sizes = {
-  [ELFCLASS32]: { ehdr: 52, shdr: 40, sym: 16, rel: 8, rela: 12, addr: 4 },
-  [ELFCLASS64]: { ehdr: 64, shdr: 64, sym: 24, rel: 16, rela: 24, addr: 8 },
+  [ELFCLASS32]: {
+    ehdr: 52, shdr: 40, sym: 16, rel: 8, rela: 12, addr: 4,
+    Ehdr: { type: 16, machine: 18, version: 20, entry: 24, phoff: 28, shoff: 32, flags: 36, ehsize: 40, phentsize: 42, phnum: 44, shentsize: 46, shnum: 48, shstrndx: 50 },
+    Shdr: { name: 0, type: 4, flags: 8, addr: 12, offset: 16, size: 20, link: 24, info: 28, addralign: 32, entsize: 36 },
+    Sym: { name: 0, value: 4, size: 8, info: 12, other: 13, shndx: 14 },
+    /** r_info is one word: symbol << 8 | type. */
+    Rel: { offset: 0, info: 4 },
+    Rela: { offset: 0, info: 4, addend: 8 },
+  },
+  [ELFCLASS64]: {
+    ehdr: 64, shdr: 64, sym: 24, rel: 16, rela: 24, addr: 8,
+    Ehdr: { type: 16, machine: 18, version: 20, entry: 24, phoff: 32, shoff: 40, flags: 48, ehsize: 52, phentsize: 54, phnum: 56, shentsize: 58, shnum: 60, shstrndx: 62 },
+    Shdr: { name: 0, type: 4, flags: 8, addr: 16, offset: 24, size: 32, link: 40, info: 44, addralign: 48, entsize: 56 },
+    Sym: { name: 0, info: 4, other: 5, shndx: 6, value: 8, size: 16 },
+    /** r_info is one xword: symbol << 32 | type. */
+    Rel: { offset: 0, info: 8 },
+    Rela: { offset: 0, info: 8, addend: 16 },
+  },
 } as const;
+
+export type RecordLayout = (typeof sizes)[ElfClass];
 
 export type ElfClass = typeof ELFCLASS32 | typeof ELFCLASS64;

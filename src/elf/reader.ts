@@ -1,7 +1,7 @@
 import { Decoder, latin1 } from './bytes.js';
 import {
   ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ELFMAG, type ElfClass, SHN_LORESERVE, SHN_UNDEF,
-  SHN_XINDEX, SHT_NOBITS, SHT_NULL, SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB, SHT_SYMTAB_SHNDX, SHT_DYNSYM, sizes,
+  SHN_XINDEX, SHT_NOBITS, SHT_NULL, SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB, SHT_SYMTAB_SHNDX, SHT_DYNSYM, sizes, type RecordLayout,
 } from './constants.js';
 import { ElfError } from './errors.js';
 
@@ -102,24 +102,24 @@ export class ElfReader {
     const s = sizes[elfClass];
     if (size < s.ehdr) this.fail(`truncated: ${size} bytes, too short for an ELF${elfClass === ELFCLASS64 ? 64 : 32} header`);
     const d = new Decoder(this.source.read(0, s.ehdr), data === ELFDATA2LSB, elfClass === ELFCLASS64);
-    const is64 = elfClass === ELFCLASS64;
+    const f = s.Ehdr;
     const h: ElfHeader = {
       ident: ident.slice(),
       elfClass,
       littleEndian: data === ELFDATA2LSB,
-      type: d.u16(16),
-      machine: d.u16(18),
-      version: d.u32(20),
-      entry: d.addr(24),
-      phoff: d.word(is64 ? 32 : 28),
-      shoff: d.word(is64 ? 40 : 32),
-      flags: d.u32(is64 ? 48 : 36),
-      ehsize: d.u16(is64 ? 52 : 40),
-      phentsize: d.u16(is64 ? 54 : 42),
-      phnum: d.u16(is64 ? 56 : 44),
-      shentsize: d.u16(is64 ? 58 : 46),
-      shnum: d.u16(is64 ? 60 : 48),
-      shstrndx: d.u16(is64 ? 62 : 50),
+      type: d.u16(f.type),
+      machine: d.u16(f.machine),
+      version: d.u32(f.version),
+      entry: d.addr(f.entry),
+      phoff: d.word(f.phoff),
+      shoff: d.word(f.shoff),
+      flags: d.u32(f.flags),
+      ehsize: d.u16(f.ehsize),
+      phentsize: d.u16(f.phentsize),
+      phnum: d.u16(f.phnum),
+      shentsize: d.u16(f.shentsize),
+      shnum: d.u16(f.shnum),
+      shstrndx: d.u16(f.shstrndx),
     };
     if (Number.isNaN(h.shoff) || Number.isNaN(h.phoff)) this.fail('header offset beyond 2^53');
     return h;
@@ -128,54 +128,81 @@ export class ElfReader {
   private readSectionHeaders(): SectionHeader[] {
     const h = this.header;
     const s = sizes[h.elfClass];
+    const size = this.source.size;
     if (h.shoff === 0) {
       if (h.shnum !== 0) this.fail(`e_shnum is ${h.shnum} but there is no section header table (e_shoff 0)`);
       return [];
     }
     if (h.shentsize !== s.shdr) this.fail(`section header size e_shentsize is ${h.shentsize}, expected ${s.shdr}`);
-    if (h.shoff + s.shdr > this.source.size) {
-      this.fail(`section header table at offset 0x${h.shoff.toString(16)} lies outside the file (${this.source.size} bytes)`);
+    if (h.shoff + s.shdr > size) {
+      this.fail(`section header table at offset 0x${h.shoff.toString(16)} lies outside the file (${size} bytes)`);
     }
     // Section 0 carries the real count and string-table index when they do not fit in 16 bits.
+    const f = s.Shdr;
     const first = this.decoder(this.source.read(h.shoff, s.shdr));
-    if (h.shnum === 0) h.shnum = first.word(this.is64 ? 32 : 20);
-    if (h.shstrndx === SHN_XINDEX) h.shstrndx = first.u32(this.is64 ? 40 : 24);
+    if (first.u32(f.type) !== SHT_NULL) this.fail(`section 0 must be the null section (SHT_NULL), not type ${first.u32(f.type)}`, '[0]');
+    if (h.shnum === 0) {
+      const count = first.word(f.size);
+      // Checked before anything is sized by it: the count comes from the file.
+      if (!(count * s.shdr <= size - h.shoff)) {
+        this.fail(`section count ${Number.isNaN(count) ? 'beyond 2^53' : count} (e_shnum 0, from section 0's sh_size) does not fit in the file (${size} bytes)`);
+      }
+      h.shnum = count;
+    }
+    if (h.shstrndx === SHN_XINDEX) h.shstrndx = first.u32(f.link);
     const tableSize = h.shnum * s.shdr;
-    if (h.shoff + tableSize > this.source.size) {
-      this.fail(`section header table (${h.shnum} entries at offset 0x${h.shoff.toString(16)}) extends past the end of the file (${this.source.size} bytes)`);
+    if (h.shoff + tableSize > size) {
+      this.fail(`section header table (${h.shnum} entries at offset 0x${h.shoff.toString(16)}) extends past the end of the file (${size} bytes)`);
     }
     const d = this.decoder(this.source.read(h.shoff, tableSize));
     const out: SectionHeader[] = new Array(h.shnum);
-    const is64 = this.is64;
     for (let i = 0; i < h.shnum; i++) {
       const o = i * s.shdr;
       const sh: SectionHeader = {
         index: i,
         name: '',
-        nameOffset: d.u32(o),
-        type: d.u32(o + 4),
-        flags: is64 ? d.u64n(o + 8) : d.u32(o + 8),
-        addr: is64 ? d.u64(o + 16) : BigInt(d.u32(o + 12)),
-        offset: is64 ? d.u64n(o + 24) : d.u32(o + 16),
-        size: is64 ? d.u64n(o + 32) : d.u32(o + 20),
-        link: d.u32(is64 ? o + 40 : o + 24),
-        info: d.u32(is64 ? o + 44 : o + 28),
-        addralign: is64 ? d.u64n(o + 48) : d.u32(o + 32),
-        entsize: is64 ? d.u64n(o + 56) : d.u32(o + 36),
+        nameOffset: d.u32(o + f.name),
+        type: d.u32(o + f.type),
+        flags: d.word(o + f.flags),
+        addr: d.addr(o + f.addr),
+        offset: d.word(o + f.offset),
+        size: d.word(o + f.size),
+        link: d.u32(o + f.link),
+        info: d.u32(o + f.info),
+        addralign: d.word(o + f.addralign),
+        entsize: d.word(o + f.entsize),
       };
       out[i] = sh;
     }
     if (h.shnum > 0) this.nameSections(out);
+    for (const sh of out.slice(1)) this.checkSection(sh);
     for (const sh of out.slice(1)) {
-      if ([sh.flags, sh.offset, sh.size, sh.addralign, sh.entsize].some(Number.isNaN)) {
-        this.fail('section header field beyond 2^53', sh);
-      }
-      if (sh.type !== SHT_NOBITS && sh.type !== SHT_NULL && sh.offset + sh.size > this.source.size) {
-        this.fail(`contents (offset 0x${sh.offset.toString(16)}, size 0x${sh.size.toString(16)}) extend past the end of the file (${this.source.size} bytes)`, sh);
-      }
       if (sh.link >= h.shnum && sh.type !== SHT_NULL) this.fail(`sh_link ${sh.link} is not a section index (${h.shnum} sections)`, sh);
+      if (sh.type === SHT_SYMTAB_SHNDX) this.checkIndexTable(sh, out[sh.link]);
     }
     return out;
+  }
+
+  /** Every number of a section header is checked before anything is sized or read by it. */
+  private checkSection(sh: SectionHeader): void {
+    if ([sh.flags, sh.offset, sh.size, sh.addralign, sh.entsize].some(Number.isNaN)) this.fail('section header field beyond 2^53', sh);
+    if (sh.type !== SHT_NOBITS && sh.type !== SHT_NULL && sh.offset + sh.size > this.source.size) {
+      this.fail(`contents (offset 0x${sh.offset.toString(16)}, size 0x${sh.size.toString(16)}) extend past the end of the file (${this.source.size} bytes)`, sh);
+    }
+    // The ABI allows 0, 1 and powers of two; anything else is not an alignment.
+    if (sh.addralign > 1 && !Number.isInteger(Math.log2(sh.addralign))) this.fail(`sh_addralign ${sh.addralign} is not a power of two`, sh);
+  }
+
+  /**
+   * An SHT_SYMTAB_SHNDX table is one 32-bit entry per symbol of the symbol table it links to; any
+   * other shape means the section is something else (and the writer would regenerate it from the
+   * symbols, losing its bytes).
+   */
+  private checkIndexTable(sh: SectionHeader, table: SectionHeader): void {
+    if (table.type !== SHT_SYMTAB && table.type !== SHT_DYNSYM) this.fail(`SHT_SYMTAB_SHNDX links to ${sectionLabel(table)}, which is not a symbol table`, sh);
+    if (sh.entsize !== 4) this.fail(`SHT_SYMTAB_SHNDX entry size sh_entsize is ${sh.entsize}, expected 4`, sh);
+    const symbols = Math.floor(table.size / sizes[this.header.elfClass].sym);
+    if (sh.size !== symbols * 4) this.fail(`SHT_SYMTAB_SHNDX has ${sh.size / 4} entries for the ${symbols} symbols of ${sectionLabel(table)}`, sh);
   }
 
   private nameSections(out: SectionHeader[]): void {
@@ -184,10 +211,8 @@ export class ElfReader {
     if (idx >= out.length) this.fail(`section name table index e_shstrndx ${idx} is not a section (${out.length} sections)`);
     const strtab = out[idx];
     if (strtab.type !== SHT_STRTAB) this.fail('section name table is not a string table (SHT_STRTAB)', `[${idx}]`);
-    if (Number.isNaN(strtab.offset) || strtab.offset + strtab.size > this.source.size) {
-      this.fail('section name table extends past the end of the file', `[${idx}]`);
-    }
-    const text = latin1(this.source.read(strtab.offset, strtab.size));
+    this.checkSection(strtab);
+    const text = this.strings(strtab);
     for (const sh of out) {
       sh.name = stringAt(text, sh.nameOffset, () => this.fail(`name offset ${sh.nameOffset} is outside the section name table (${text.length} bytes)`, `[${sh.index}]`));
     }
@@ -211,7 +236,10 @@ export class ElfReader {
   /** Strings of a string table, decoded once. */
   strings(sh: SectionHeader): string {
     if (sh.type !== SHT_STRTAB) this.fail('is not a string table (SHT_STRTAB)', sh);
-    return latin1(this.data(sh));
+    const bytes = this.data(sh);
+    // Without its final NUL the last name would run into whatever follows, names added later included.
+    if (bytes.length > 0 && bytes[bytes.length - 1] !== 0) this.fail('string table does not end with a NUL byte', sh);
+    return latin1(bytes);
   }
 
   symbols(sh: SectionHeader): SymbolTableView {
@@ -252,6 +280,7 @@ export class SymbolTableView {
   private readonly d: Decoder;
   private readonly xindex: Decoder | undefined;
   private readonly is64: boolean;
+  private readonly f: RecordLayout['Sym'];
 
   constructor(
     readonly reader: ElfReader,
@@ -264,15 +293,14 @@ export class SymbolTableView {
     const strSec = reader.sections[section.link];
     if (!strSec || strSec.type !== SHT_STRTAB) reader.fail(`sh_link ${section.link} does not point to a string table`, section);
     this.is64 = reader.is64;
+    this.f = s.Sym;
     this.entsize = s.sym;
     this.count = section.size / s.sym;
     this.d = reader.decoder(reader.data(section));
     this.strtab = reader.strings(strSec);
+    // The reader checked every SHT_SYMTAB_SHNDX: one entry per symbol of the table it links to.
     const shndxSec = reader.sections.find((x) => x.type === SHT_SYMTAB_SHNDX && x.link === section.index);
-    if (shndxSec) {
-      if (shndxSec.size < this.count * 4) reader.fail(`has ${shndxSec.size / 4} entries for ${this.count} symbols`, shndxSec);
-      this.xindex = reader.decoder(reader.data(shndxSec));
-    }
+    if (shndxSec) this.xindex = reader.decoder(reader.data(shndxSec));
     this.validate(strSec, shndxSec);
   }
 
@@ -285,7 +313,11 @@ export class SymbolTableView {
         this.reader.fail(`symbol ${i}: name offset ${nameOff} is outside string table ${sectionLabel(strSec)} (${limit} bytes)`, this.section);
       }
       const raw = this.rawShndx(i);
-      if (raw === SHN_XINDEX && !shndxSec) this.reader.fail(`symbol ${i} uses SHN_XINDEX but there is no SHT_SYMTAB_SHNDX section`, this.section);
+      if (raw === SHN_XINDEX) {
+        if (!shndxSec) this.reader.fail(`symbol ${i} uses SHN_XINDEX but there is no SHT_SYMTAB_SHNDX section`, this.section);
+        // 0 would turn a defined symbol into an undefined one.
+        if (this.shndx(i) === SHN_UNDEF) this.reader.fail(`symbol ${i} uses SHN_XINDEX but its extended section index is 0`, this.section);
+      }
       const idx = this.shndx(i);
       if ((raw < SHN_LORESERVE || raw === SHN_XINDEX) && idx >= shnum) {
         this.reader.fail(`symbol ${i}: section index ${idx} is not a section (${shnum} sections)`, this.section);
@@ -294,16 +326,15 @@ export class SymbolTableView {
   }
 
   nameOffset(i: number): number {
-    return this.d.u32(i * this.entsize);
+    return this.d.u32(i * this.entsize + this.f.name);
   }
   name(i: number): string {
     const off = this.nameOffset(i);
     if (off === 0) return '';
-    const end = this.strtab.indexOf('\0', off);
-    return this.strtab.slice(off, end < 0 ? this.strtab.length : end);
+    return this.strtab.slice(off, this.strtab.indexOf('\0', off));
   }
   info(i: number): number {
-    return this.d.u8(i * this.entsize + (this.is64 ? 4 : 12));
+    return this.d.u8(i * this.entsize + this.f.info);
   }
   bind(i: number): number {
     return this.info(i) >> 4;
@@ -312,11 +343,11 @@ export class SymbolTableView {
     return this.info(i) & 0xf;
   }
   other(i: number): number {
-    return this.d.u8(i * this.entsize + (this.is64 ? 5 : 13));
+    return this.d.u8(i * this.entsize + this.f.other);
   }
   /** st_shndx as stored (may be SHN_XINDEX). */
   rawShndx(i: number): number {
-    return this.d.u16(i * this.entsize + (this.is64 ? 6 : 14));
+    return this.d.u16(i * this.entsize + this.f.shndx);
   }
   /** Section index with the SHN_XINDEX escape resolved; special indices (ABS, COMMON, ...) as is. */
   shndx(i: number): number {
@@ -325,21 +356,23 @@ export class SymbolTableView {
     return raw;
   }
   value(i: number): bigint {
-    return this.is64 ? this.d.u64(i * this.entsize + 8) : BigInt(this.d.u32(i * this.entsize + 4));
+    return this.d.addr(i * this.entsize + this.f.value);
   }
   /** Low and high 32 bits of st_value, for hot loops that must not make a bigint per symbol. */
   valueLo(i: number): number {
-    return this.is64 ? this.d.u32(i * this.entsize + (this.d.le ? 8 : 12)) : this.d.u32(i * this.entsize + 4);
+    return this.d.u32(i * this.entsize + this.f.value + (this.is64 && !this.d.le ? 4 : 0));
   }
   valueHi(i: number): number {
-    return this.is64 ? this.d.u32(i * this.entsize + (this.d.le ? 12 : 8)) : 0;
+    return this.is64 ? this.d.u32(i * this.entsize + this.f.value + (this.d.le ? 4 : 0)) : 0;
   }
   size(i: number): bigint {
-    return this.is64 ? this.d.u64(i * this.entsize + 16) : BigInt(this.d.u32(i * this.entsize + 8));
+    return this.d.addr(i * this.entsize + this.f.size);
   }
-  /** st_size as a number (sizes of real symbols are far below 2^53). */
+  /** st_size as a number: sizes of real symbols are far below 2^53, larger ones are refused. */
   sizeNumber(i: number): number {
-    return this.is64 ? this.d.u64n(i * this.entsize + 16) : this.d.u32(i * this.entsize + 8);
+    const size = this.d.word(i * this.entsize + this.f.size);
+    if (Number.isNaN(size)) this.reader.fail(`symbol ${i}: st_size beyond 2^53`, this.section);
+    return size;
   }
 }
 
@@ -350,6 +383,7 @@ export class RelocationView {
   readonly entsize: number;
   private readonly d: Decoder;
   private readonly is64: boolean;
+  private readonly f: RecordLayout['Rela'];
 
   constructor(
     readonly reader: ElfReader,
@@ -365,22 +399,25 @@ export class RelocationView {
     if (section.size % this.entsize !== 0) reader.fail(`size ${section.size} is not a multiple of the entry size ${this.entsize}`, section);
     this.count = section.size / this.entsize;
     this.is64 = reader.is64;
+    // Rel is Rela without the addend: the same offsets serve both.
+    this.f = s.Rela;
     this.d = reader.decoder(reader.data(section));
   }
 
   offset(i: number): bigint {
-    return this.d.addr(i * this.entsize);
+    return this.d.addr(i * this.entsize + this.f.offset);
   }
   symbol(i: number): number {
-    const o = i * this.entsize;
-    return this.is64 ? this.d.u32(o + (this.d.le ? 12 : 8)) : this.d.u32(o + 4) >>> 8;
+    const o = i * this.entsize + this.f.info;
+    return this.is64 ? this.d.u32(o + (this.d.le ? 4 : 0)) : this.d.u32(o) >>> 8;
   }
   type(i: number): number {
-    const o = i * this.entsize;
-    return this.is64 ? this.d.u32(o + (this.d.le ? 8 : 12)) : this.d.u32(o + 4) & 0xff;
+    const o = i * this.entsize + this.f.info;
+    return this.is64 ? this.d.u32(o + (this.d.le ? 0 : 4)) : this.d.u32(o) & 0xff;
   }
   addend(i: number): bigint {
     if (!this.rela) return 0n;
-    return this.is64 ? this.d.i64(i * this.entsize + 16) : BigInt(this.d.view.getInt32(i * this.entsize + 8, this.d.le));
+    const o = i * this.entsize + this.f.addend;
+    return this.is64 ? this.d.i64(o) : BigInt(this.d.view.getInt32(o, this.d.le));
   }
 }

@@ -1,7 +1,7 @@
 import { Encoder, alignUp } from './bytes.js';
 import {
   ELFCLASS64, SHN_LORESERVE, SHN_UNDEF, SHN_XINDEX, SHT_NOBITS, SHT_NULL, SHT_REL, SHT_RELA, SHT_STRTAB,
-  SHT_SYMTAB_SHNDX, STB_LOCAL, sizes,
+  SHT_SYMTAB_SHNDX, STB_LOCAL, sizes, type RecordLayout,
 } from './constants.js';
 import { ElfError } from './errors.js';
 import {
@@ -58,6 +58,8 @@ function planWrite(obj: ElfObject, fail: (d: string) => never): Plan {
   const symbolIndex = new Map<ElfSymbol, number>();
   const localCount = new Map<SymbolTable, number>();
   const orderUnchanged = new Map<SymbolTable, boolean>();
+  // The order written: the caller's symbol list stays as the caller made it.
+  const symbolOrder = new Map<SymbolTable, ElfSymbol[]>();
   for (const s of sections) {
     if (!(s instanceof SymbolTable)) continue;
     const [first, ...rest] = s.symbols;
@@ -66,13 +68,13 @@ function planWrite(obj: ElfObject, fail: (d: string) => never): Plan {
     }
     // ELF requires every local symbol before the first global one; sh_info counts the locals.
     const locals = rest.filter((y) => y.bind === STB_LOCAL);
-    const others = rest.filter((y) => y.bind !== STB_LOCAL);
-    s.symbols = [first, ...locals, ...others];
+    const order = [first, ...locals, ...rest.filter((y) => y.bind !== STB_LOCAL)];
     let same = true;
-    s.symbols.forEach((y, i) => {
+    order.forEach((y, i) => {
       symbolIndex.set(y, i);
       if (y.origin && y.origin.index !== i) same = false;
     });
+    symbolOrder.set(s, order);
     localCount.set(s, locals.length + 1);
     orderUnchanged.set(s, same);
   }
@@ -102,20 +104,20 @@ function planWrite(obj: ElfObject, fail: (d: string) => never): Plan {
     } else if (strings.tables.has(s)) {
       data = strings.tables.get(s)!;
     } else if (s instanceof SymbolTable) {
-      data = encodeSymbols(s, strings.symbolNames, idx, le, is64);
+      data = encodeSymbols(symbolOrder.get(s)!, strings.symbolNames, idx, rec, le, is64);
       info = localCount.get(s)!;
       entsize = rec.sym;
     } else if (s instanceof SymbolIndexSection) {
       const table = s.link;
       if (!(table instanceof SymbolTable)) fail(`${s.name}: SHT_SYMTAB_SHNDX must link to a symbol table`);
-      data = encodeSymbolIndices(table, idx, le);
+      data = encodeSymbolIndices(symbolOrder.get(table) ?? table.symbols, idx, le);
       entsize = 4;
     } else if (s instanceof RelocationSection) {
       entsize = s.type === SHT_RELA ? rec.rela : rec.rel;
       info = idx(s.target);
       const table = s.symtab;
       if (s.isDecoded || !table || !orderUnchanged.get(table)) {
-        data = encodeRelocations(s, (y) => symIdx(y, s), le, is64);
+        data = encodeRelocations(s, (y) => symIdx(y, s), rec, le, is64);
       }
     } else if (s instanceof GroupSection) {
       data = encodeGroup(s, idx, le);
@@ -126,21 +128,22 @@ function planWrite(obj: ElfObject, fail: (d: string) => never): Plan {
     fields.set(s, { name: nameOf(s), link, info, entsize, offset: 0, size });
   });
 
-  const { shoff, fileSize } = layout(obj, sections, fields);
+  const { shoff, fileSize } = layout(obj, sections, fields, fail);
   return { sections, index, symbolIndex, contents, fields, shoff, fileSize };
 }
 
 /** A symbol table whose symbols need section indices ≥ SHN_LORESERVE must have an SHT_SYMTAB_SHNDX. */
 function withIndexSections(list: Section[]): Section[] {
   const sections = list.slice();
-  const needsIndexTable = (table: SymbolTable, count: number): boolean =>
-    count >= SHN_LORESERVE && table.symbols.some((y) => y.section !== null && sections.indexOf(y.section) >= SHN_LORESERVE);
   for (const table of list.filter((s): s is SymbolTable => s instanceof SymbolTable)) {
-    const has = sections.some((s) => s instanceof SymbolIndexSection && s.link === table);
-    if (has || !needsIndexTable(table, sections.length + 1)) continue;
+    if (sections.some((s) => s instanceof SymbolIndexSection && s.link === table)) continue;
+    // Indices as they will be once the table's SHT_SYMTAB_SHNDX follows it (one lookup, not a scan per symbol).
+    const at = sections.indexOf(table);
+    const index = new Map(sections.map((s, i) => [s, i > at ? i + 1 : i]));
+    if (!table.symbols.some((y) => y.section !== null && (index.get(y.section) ?? 0) >= SHN_LORESERVE)) continue;
     const shndx = new SymbolIndexSection({ name: '.symtab_shndx', type: SHT_SYMTAB_SHNDX, addralign: 4, entsize: 4 });
     shndx.link = table;
-    sections.splice(sections.indexOf(table) + 1, 0, shndx);
+    sections.splice(at + 1, 0, shndx);
   }
   return sections;
 }
@@ -243,64 +246,57 @@ export class StringTableBuilder {
 }
 
 function encodeSymbols(
-  table: SymbolTable, names: Map<ElfSymbol, number>, idx: (s: Section | null) => number, le: boolean, is64: boolean,
+  symbols: ElfSymbol[], names: Map<ElfSymbol, number>, idx: (s: Section | null) => number, rec: RecordLayout, le: boolean, is64: boolean,
 ): Uint8Array {
-  const size = is64 ? 24 : 16;
-  const out = new Uint8Array(table.symbols.length * size);
+  const f = rec.Sym;
+  const out = new Uint8Array(symbols.length * rec.sym);
   const e = new Encoder(out, le, is64);
-  table.symbols.forEach((y, i) => {
-    const o = i * size;
+  symbols.forEach((y, i) => {
+    const o = i * rec.sym;
     const secIdx = y.section ? idx(y.section) : y.shndx;
-    const shndx = y.section && secIdx >= SHN_LORESERVE ? SHN_XINDEX : secIdx;
-    const info = ((y.bind & 0xf) << 4) | (y.type & 0xf);
-    e.u32(o, names.get(y) ?? 0);
-    if (is64) {
-      e.u8(o + 4, info);
-      e.u8(o + 5, y.other);
-      e.u16(o + 6, shndx);
-      e.u64(o + 8, y.value);
-      e.u64(o + 16, y.size);
-    } else {
-      e.u32(o + 4, Number(BigInt.asUintN(32, y.value)));
-      e.u32(o + 8, Number(BigInt.asUintN(32, y.size)));
-      e.u8(o + 12, info);
-      e.u8(o + 13, y.other);
-      e.u16(o + 14, shndx);
-    }
+    e.u32(o + f.name, names.get(y) ?? 0);
+    e.u8(o + f.info, ((y.bind & 0xf) << 4) | (y.type & 0xf));
+    e.u8(o + f.other, y.other);
+    e.u16(o + f.shndx, y.section && secIdx >= SHN_LORESERVE ? SHN_XINDEX : secIdx);
+    e.addr(o + f.value, y.value);
+    e.addr(o + f.size, y.size);
   });
   return out;
 }
 
-function encodeSymbolIndices(table: SymbolTable, idx: (s: Section | null) => number, le: boolean): Uint8Array {
-  const out = new Uint8Array(table.symbols.length * 4);
+function encodeSymbolIndices(symbols: ElfSymbol[], idx: (s: Section | null) => number, le: boolean): Uint8Array {
+  const out = new Uint8Array(symbols.length * 4);
   const e = new Encoder(out, le, false);
-  table.symbols.forEach((y, i) => {
+  symbols.forEach((y, i) => {
     const secIdx = y.section ? idx(y.section) : 0;
     e.u32(i * 4, secIdx >= SHN_LORESERVE ? secIdx : 0);
   });
   return out;
 }
 
-function encodeRelocations(s: RelocationSection, symIdx: (y: ElfSymbol | null) => number, le: boolean, is64: boolean): Uint8Array {
+function encodeRelocations(
+  s: RelocationSection, symIdx: (y: ElfSymbol | null) => number, rec: RecordLayout, le: boolean, is64: boolean,
+): Uint8Array {
   const rela = s.type === SHT_RELA;
   if (!rela && s.type !== SHT_REL) throw new ElfError('write', 'relocation section of unknown type', { section: s.name });
-  const size = is64 ? (rela ? 24 : 16) : rela ? 12 : 8;
+  const size = rela ? rec.rela : rec.rel;
+  // Rel is Rela without the addend: the same offsets serve both.
+  const f = rec.Rela;
   const list = s.relocations;
   const out = new Uint8Array(list.length * size);
   const e = new Encoder(out, le, is64);
   list.forEach((r, i) => {
     const o = i * size;
     const sym = symIdx(r.symbol);
+    e.addr(o + f.offset, r.offset);
     if (is64) {
-      e.u64(o, r.offset);
       // r_info = sym << 32 | type, written as two words in the file's byte order.
-      e.u32(o + (le ? 8 : 12), r.type);
-      e.u32(o + (le ? 12 : 8), sym);
-      if (rela) e.i64(o + 16, r.addend);
+      e.u32(o + f.info + (le ? 0 : 4), r.type);
+      e.u32(o + f.info + (le ? 4 : 0), sym);
+      if (rela) e.i64(o + f.addend, r.addend);
     } else {
-      e.u32(o, Number(BigInt.asUintN(32, r.offset)));
-      e.u32(o + 4, ((sym << 8) | (r.type & 0xff)) >>> 0);
-      if (rela) e.view.setInt32(o + 8, Number(BigInt.asIntN(32, r.addend)), le);
+      e.u32(o + f.info, ((sym << 8) | (r.type & 0xff)) >>> 0);
+      if (rela) e.view.setInt32(o + f.addend, Number(BigInt.asIntN(32, r.addend)), le);
     }
   });
   return out;
@@ -315,19 +311,31 @@ function encodeGroup(g: GroupSection, idx: (s: Section | null) => number, le: bo
 }
 
 /**
- * File offsets: items (sections, then the section header table) in their original file order,
- * each at its old offset when that is still free and aligned, else packed after the previous one.
- * New sections go at the end.
+ * The largest sh_addralign written. Real objects ask for at most a page (64 KiB on arm64 and
+ * ppc64 kernels); more only pads the output with zeros the loader never reads.
  */
-function layout(obj: ElfObject, sections: Section[], fields: Map<Section, HeaderFields>): { shoff: number; fileSize: number } {
+export const MAX_ALIGN = 0x10000;
+
+/**
+ * File offsets: items (sections, then the section header table) in their original file order,
+ * each at its old offset when that is still free, else packed after the previous one at its
+ * alignment. New sections go at the end. The output thus grows only by what changed, and by the
+ * padding that aligns what had to move.
+ */
+function layout(
+  obj: ElfObject, sections: Section[], fields: Map<Section, HeaderFields>, fail: (d: string) => never,
+): { shoff: number; fileSize: number } {
   const rec = sizes[obj.header.elfClass];
   const shTable = { offset: obj.header.shoff, size: sections.length * rec.shdr, align: rec.addr };
   type Item = { section: Section | null; origin: number | undefined; align: number; size: number };
   const old: Item[] = [];
   const fresh: Item[] = [];
+  let contents = rec.ehdr + shTable.size;
   for (const s of sections.slice(1)) {
+    if (s.addralign > MAX_ALIGN) fail(`section ${s.name}: sh_addralign ${s.addralign} is beyond the ${MAX_ALIGN} bytes an object needs`);
     const f = fields.get(s)!;
     const item: Item = { section: s, origin: s.origin?.offset, align: Math.max(1, s.addralign), size: s.type === SHT_NOBITS ? 0 : f.size };
+    contents += item.size;
     (s.origin && s.type !== SHT_NULL ? old : fresh).push(item);
   }
   old.sort((a, b) => a.origin! - b.origin!);
@@ -341,10 +349,12 @@ function layout(obj: ElfObject, sections: Section[], fields: Map<Section, Header
 
   let cursor = rec.ehdr;
   let shoff = 0;
+  let padding = 0;
   for (const item of items) {
-    const candidate = alignUp(cursor, item.align);
-    const keep = item.origin !== undefined && item.origin >= candidate && item.origin % item.align === 0;
-    const offset = keep ? item.origin! : candidate;
+    // An old offset that is free is kept even if the file had it unaligned: copying adds nothing.
+    const keep = item.origin !== undefined && item.origin >= cursor;
+    const offset = keep ? item.origin! : alignUp(cursor, item.align);
+    if (!keep) padding += offset - cursor;
     if (item.section) {
       fields.get(item.section)!.offset = offset;
       if (item.section.type === SHT_NOBITS) continue;
@@ -353,6 +363,8 @@ function layout(obj: ElfObject, sections: Section[], fields: Map<Section, Header
     }
     cursor = offset + item.size;
   }
+  // Each alignment is bounded, not their number: many moved sections could still multiply the size.
+  if (padding > contents + MAX_ALIGN) fail(`alignment padding of ${padding} bytes for ${contents} bytes of contents`);
   return { shoff, fileSize: cursor };
 }
 
@@ -365,47 +377,38 @@ function emit(obj: ElfObject, plan: Plan): Uint8Array {
   const count = plan.sections.length;
   const shstrndx = obj.shstrtab ? plan.index.get(obj.shstrtab)! : 0;
 
+  const eh = rec.Ehdr;
   out.set(h.ident.subarray(0, 16), 0);
-  e.u16(16, h.type);
-  e.u16(18, h.machine);
-  e.u32(20, h.version);
-  e.addr(24, h.entry);
-  e.word(is64 ? 32 : 28, 0);
-  e.word(is64 ? 40 : 32, plan.shoff);
-  e.u32(is64 ? 48 : 36, h.flags);
-  e.u16(is64 ? 52 : 40, rec.ehdr);
-  e.u16(is64 ? 54 : 42, h.phentsize);
-  e.u16(is64 ? 56 : 44, 0);
-  e.u16(is64 ? 58 : 46, rec.shdr);
-  e.u16(is64 ? 60 : 48, count >= SHN_LORESERVE ? 0 : count);
-  e.u16(is64 ? 62 : 50, shstrndx >= SHN_LORESERVE ? SHN_XINDEX : shstrndx);
+  e.u16(eh.type, h.type);
+  e.u16(eh.machine, h.machine);
+  e.u32(eh.version, h.version);
+  e.addr(eh.entry, h.entry);
+  e.word(eh.phoff, 0);
+  e.word(eh.shoff, plan.shoff);
+  e.u32(eh.flags, h.flags);
+  e.u16(eh.ehsize, rec.ehdr);
+  e.u16(eh.phentsize, h.phentsize);
+  e.u16(eh.phnum, 0);
+  e.u16(eh.shentsize, rec.shdr);
+  e.u16(eh.shnum, count >= SHN_LORESERVE ? 0 : count);
+  e.u16(eh.shstrndx, shstrndx >= SHN_LORESERVE ? SHN_XINDEX : shstrndx);
 
+  const sf = rec.Shdr;
   plan.sections.forEach((s, i) => {
     const f = plan.fields.get(s)!;
     const data = plan.contents.get(s)!;
     if (i > 0 && s.type !== SHT_NOBITS && data.length > 0) out.set(data, f.offset);
     const o = plan.shoff + i * rec.shdr;
-    e.u32(o, f.name);
-    e.u32(o + 4, s.type);
-    if (is64) {
-      e.u64n(o + 8, s.flags);
-      e.u64(o + 16, s.addr);
-      e.u64n(o + 24, i === 0 ? 0 : f.offset);
-      e.u64n(o + 32, f.size);
-      e.u32(o + 40, f.link);
-      e.u32(o + 44, f.info);
-      e.u64n(o + 48, s.addralign);
-      e.u64n(o + 56, f.entsize);
-    } else {
-      e.u32(o + 8, s.flags);
-      e.u32(o + 12, Number(BigInt.asUintN(32, s.addr)));
-      e.u32(o + 16, i === 0 ? 0 : f.offset);
-      e.u32(o + 20, f.size);
-      e.u32(o + 24, f.link);
-      e.u32(o + 28, f.info);
-      e.u32(o + 32, s.addralign);
-      e.u32(o + 36, f.entsize);
-    }
+    e.u32(o + sf.name, f.name);
+    e.u32(o + sf.type, s.type);
+    e.word(o + sf.flags, s.flags);
+    e.addr(o + sf.addr, s.addr);
+    e.word(o + sf.offset, i === 0 ? 0 : f.offset);
+    e.word(o + sf.size, f.size);
+    e.u32(o + sf.link, f.link);
+    e.u32(o + sf.info, f.info);
+    e.word(o + sf.addralign, s.addralign);
+    e.word(o + sf.entsize, f.entsize);
   });
   return out;
 }

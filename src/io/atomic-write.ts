@@ -15,7 +15,7 @@ export class OutputError extends UserError {
  * be the output.
  */
 export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o644): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const tmp = join(dirname(path), temporaryName(basename(path)));
   let fd: number;
   try {
     fd = openSync(tmp, 'wx', mode);
@@ -42,6 +42,21 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 
     }
     throw new OutputError(`cannot write ${path}: ${describe(e)}`);
   }
+}
+
+/** Longest file name most file systems take (NAME_MAX). */
+const NAME_MAX = 255;
+
+/**
+ * `.<name>.<pid>.tmp`, with the name shortened when the whole would pass NAME_MAX: any name the
+ * output itself may have must not fail because of the temporary one.
+ */
+function temporaryName(name: string): string {
+  const suffix = `.${process.pid}.tmp`;
+  const room = NAME_MAX - 1 - suffix.length;
+  const bytes = Buffer.from(name);
+  const kept = bytes.length <= room ? name : bytes.subarray(0, room).toString('latin1').replace(/[^\x00-\x7f]/g, '_');
+  return `.${kept}${suffix}`;
 }
 
 /** A system error as the one phrase a user needs ("permission denied", "no such file or directory"). */

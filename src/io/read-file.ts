@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { type Stats, readFileSync, statSync } from 'node:fs';
 import { describe } from './atomic-write.js';
 import { UserError } from '../errors.js';
 
@@ -9,13 +9,25 @@ export class InputError extends UserError {
   }
 }
 
+/**
+ * The error for an input that is not a regular file, shaped like a system error so `describe`
+ * words it: folders as EISDIR, FIFOs, sockets and devices by kind (they have no size to bound a
+ * read by: `/dev/zero` never ends).
+ */
+export function notRegularFile(st: Stats): NodeJS.ErrnoException {
+  if (st.isDirectory()) return Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+  const kind = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a file';
+  return Object.assign(new Error(`not a regular file (${kind})`), { code: 'ENOTREG' });
+}
+
 /** Read a whole input file, with a one-line error naming it when that is impossible. */
 export function readInput(path: string, what = 'input'): Uint8Array {
   try {
-    if (statSync(path).isDirectory()) throw new InputError(`cannot read ${what} ${path}: is a directory`);
+    // Checked before opening: a FIFO would block the open, a device never ends.
+    const st = statSync(path);
+    if (!st.isFile()) throw notRegularFile(st);
     return readFileSync(path);
   } catch (e) {
-    if (e instanceof InputError) throw e;
     throw new InputError(`cannot read ${what} ${path}: ${describe(e)}`);
   }
 }

@@ -1,10 +1,10 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { ElfError } from '../elf/errors.js';
 import { FileSource } from '../elf/file-source.js';
 import { BufferSource, ElfReader } from '../elf/reader.js';
 import { describe } from '../io/atomic-write.js';
 import { readTextInput } from '../io/read-file.js';
-import { compressionOf, decompress } from './decompress.js';
+import { DecompressError, MAX_DECOMPRESSED, compressionOf, decompress } from './decompress.js';
 import { addVmlinuxSymbols, readModuleSymbols, vmlinuxRelease } from './elf-symbols.js';
 import { KernelDataError } from './errors.js';
 import { addKallsyms, addSystemMap } from './kallsyms-file.js';
@@ -39,14 +39,20 @@ export interface BuildResult {
 function modulePaths(entries: string[]): string[] {
   const out: string[] = [];
   for (const p of entries) {
-    if (!existsSync(p)) throw new KernelDataError(`cannot read module ${p}: no such file or directory`);
-    if (statSync(p).isDirectory()) out.push(...findModules(p));
+    let st;
+    try {
+      st = statSync(p);
+    } catch (e) {
+      throw new KernelDataError(`cannot read module ${p}: ${describe(e)}`);
+    }
+    // Anything else that is not a folder is refused by name when it is opened.
+    if (st.isDirectory()) out.push(...findModules(p));
     else out.push(p);
   }
   return out;
 }
 
-/** Open a module for reading: by range when plain, whole and decompressed when compressed. */
+/** Open a module for reading: by range when plain, whole and decompressed (up to a limit) when compressed. */
 async function openModule(path: string): Promise<{ reader: ElfReader; close(): void }> {
   let source: FileSource;
   try {
@@ -55,13 +61,26 @@ async function openModule(path: string): Promise<{ reader: ElfReader; close(): v
     throw new KernelDataError(`cannot read module ${path}: ${describe(e)}`);
   }
   const magic = source.read(0, Math.min(6, source.size));
-  if (compressionOf(magic) === 'none') return { reader: new ElfReader(source, path), close: () => source.close() };
-  source.close();
+  const kind = compressionOf(magic);
+  if (kind === 'none') {
+    try {
+      return { reader: new ElfReader(source, path), close: () => source.close() };
+    } catch (e) {
+      // A module refused while its headers are read must not keep its descriptor (--keep-going reads thousands).
+      source.close();
+      throw e;
+    }
+  }
   let bytes: Uint8Array;
   try {
-    bytes = await decompress(readFileSync(path));
+    // A compressed file bigger than the limit cannot decompress to less: refused unread.
+    if (source.size > MAX_DECOMPRESSED) throw new DecompressError(`${source.size} bytes, more than a module may be (${MAX_DECOMPRESSED})`);
+    bytes = await decompress(source.read(0, source.size));
   } catch (e) {
-    throw new KernelDataError(`${path}: cannot decompress (${compressionOf(magic)}): ${(e as Error).message}`);
+    if (!(e instanceof DecompressError)) throw e;
+    throw new KernelDataError(`${path}: cannot decompress (${kind}): ${e.message}`);
+  } finally {
+    source.close();
   }
   return { reader: new ElfReader(new BufferSource(bytes), path), close: () => {} };
 }

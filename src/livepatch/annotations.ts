@@ -1,4 +1,5 @@
 import { Decoder, latin1 } from '../elf/bytes.js';
+import { SHT_NOBITS } from '../elf/constants.js';
 import type { ElfObject, ElfSymbol, RelocationSection, Section } from '../elf/object.js';
 import { FILE_RELOCS_PREFIX, FILE_RELOC_SIZE, MODULE_RELOCS_PREFIX, MODULE_RELOC_SIZE } from './klp-format.js';
 
@@ -40,13 +41,18 @@ export function readAnnotations(obj: ElfObject): Annotations {
     const rela = relocsOf.get(s);
     if (rela) out.sections.add(rela);
     const fail = (msg: string) => out.problems.push(`annotation section ${s.name}: ${msg}`);
+    // sh_size of SHT_NOBITS is a claim with no bytes behind it: entries must be in the file.
+    if (s.type === SHT_NOBITS) {
+      fail('is SHT_NOBITS: its entries are not in the file; was it built with klp-convert.h?');
+      continue;
+    }
     if (s.size % size !== 0) {
       fail(`size ${s.size} is not a multiple of the ${size}-byte entry; was it built with klp-convert.h?`);
       continue;
     }
     const count = s.size / size;
     const symbols: (ElfSymbol | null)[] = new Array(count).fill(null);
-    // Entries already reported, so an entry gets one message, found without rescanning the messages.
+    // Entries already reported, so each gets one message whatever the number of entries.
     const reported = new Set<number>();
     for (const r of rela?.relocations ?? []) {
       const entry = Number(r.offset / BigInt(size));
@@ -55,15 +61,12 @@ export function readAnnotations(obj: ElfObject): Annotations {
         fail(`relocation at offset 0x${r.offset.toString(16)} is not on an entry's symbol field`);
         continue;
       }
-      if (symbols[entry]) {
-        fail(`entry ${entry} has more than one relocation`);
-        reported.add(entry);
-      }
+      reported.add(entry);
+      if (symbols[entry]) fail(`entry ${entry} has more than one relocation`);
       if (!r.symbol || r.symbol.section !== null) {
         // The compiler relocates against a section symbol when the annotated symbol is defined here.
         const name = r.symbol?.section ? `'${r.symbol.name || r.symbol.section.name}', defined in this module` : 'no symbol';
         fail(`entry ${entry} refers to ${name}; annotate only symbols the module declares extern`);
-        reported.add(entry);
         continue;
       }
       symbols[entry] = r.symbol;
