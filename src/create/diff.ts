@@ -235,7 +235,10 @@ export function diffUnit(orig: ElfObject, patched: ElfObject, edited: Set<string
   const changed = new Map<ElfSymbol, FunctionChange>();
   let unchanged = 0;
 
-  for (const p of pi.defined) {
+  // Parents before `.cold` parts: when both changed, the parent's own reason (edited, a callee
+  // inlined into it) is the one to report, not that its cold part changed.
+  const isCold = (s: ElfSymbol) => /\.cold(\.\d+)?$/.test(s.name);
+  for (const p of [...pi.defined.filter((s) => !isCold(s)), ...pi.defined.filter(isCold)]) {
     if (isPerSiteStatic(p)) continue;
     const o = twin.get(p);
     if (p.type === STT_OBJECT) {
