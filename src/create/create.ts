@@ -23,7 +23,8 @@ import { assemble } from './assemble.js';
 import { type Reason, diffUnit, relocationsOf } from './diff.js';
 import { VmlinuxSymbols } from './locate.js';
 import { type FilePatch, editedOldLines, formatFilePatch, functionRanges, parsePatch, withLineDirectives } from './patch.js';
-import { CreateError, type KernelTarget, type Progress, type Tree, compileUnit, isGlobalHeader, objectOf, prepareTree, recordedCommand, treeFile, unitsIncluding } from './tree.js';
+import { layoutsKnown } from './special-sections.js';
+import { CreateError, type KernelTarget, type Progress, type Tree, compileUnit, compilerProblem, isGlobalHeader, objectOf, prepareTree, recordedCommand, treeFile, unitsIncluding } from './tree.js';
 
 export interface CreateOptions {
   target: KernelTarget;
@@ -116,6 +117,20 @@ function shippedMatch(vml: VmlinuxSymbols, normalObj: string, name: string, addr
   return Buffer.compare(Buffer.from(mine), Buffer.from(shipped)) === 0 ? 'identical' : 'differs';
 }
 
+/**
+ * The kernels create can target, checked before anything is downloaded: Debian's own compiler
+ * for the kernel is on this machine (7.x's gcc-14 lives only in scripts/debian-root.sh's private
+ * root, which create does not use), and the special-section layouts of its series are known.
+ * One line naming everything missing.
+ */
+export function checkSupported(target: KernelTarget): void {
+  const missing: string[] = [];
+  if (!layoutsKnown(target.series)) missing.push(`the special-section layouts of Linux ${target.series} (known: 6.1, 6.12)`);
+  const cc = compilerProblem(target);
+  if (cc) missing.push(cc);
+  if (missing.length > 0) throw new CreateError(`create cannot target kernel ${target.release}: missing ${missing.join('; ')}`);
+}
+
 export async function createLivepatch(opts: CreateOptions): Promise<CreateReport> {
   const { target, progress } = opts;
   const files: FilePatch[] = opts.patches.flatMap((p) => parsePatch(p.text, p.path));
@@ -133,6 +148,7 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
   }
   if (problems.length > 0) throw new CreateError(`cannot create a livepatch:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   const name = opts.name ?? moduleName(opts.patches[0].path);
+  checkSupported(target);
 
   const t0 = Date.now();
   const tree = prepareTree(target, progress);
