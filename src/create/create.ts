@@ -78,8 +78,23 @@ function readdirRecursive(dir: string): string[] {
 }
 
 function applyPatch(dir: string, fp: FilePatch): void {
-  const r = spawnSync('patch', ['-p1', '--no-backup-if-mismatch', '-f', '-s', '-d', dir], { input: formatFilePatch(fp), encoding: 'utf8' });
+  const r = spawnSync('patch', ['-p1', '--no-backup-if-mismatch', '--fuzz=0', '-f', '-s', '-d', dir], { input: formatFilePatch(fp), encoding: 'utf8' });
   if (r.status !== 0) throw new CreateError(`${fp.path}: the patch does not apply to the kernel's source:\n${`${r.stdout}${r.stderr}`.trim()}`);
+}
+
+/**
+ * The patch with each hunk moved to where it applies in the kernel's source: a patch written
+ * against a nearby version applies at an offset (`patch` says "Hunk #N succeeded at L (offset K
+ * lines)"), and the edited lines and the #line directives must use the source's numbering. No
+ * fuzz: a hunk whose context differs is refused rather than guessed at.
+ */
+function locateHunks(src: string, fp: FilePatch): FilePatch {
+  const r = spawnSync('patch', ['-p1', '--dry-run', '--fuzz=0', '-f', '-d', src], { input: formatFilePatch(fp), encoding: 'utf8' });
+  if (r.status !== 0) throw new CreateError(`${fp.path}: the patch does not apply to the kernel's source:\n${`${r.stdout}${r.stderr}`.trim()}`);
+  const offsets = new Map<number, number>();
+  for (const m of r.stdout.matchAll(/^Hunk #(\d+) succeeded at \d+ \(offset (-?\d+) lines?\)/gm)) offsets.set(Number(m[1]) - 1, Number(m[2]));
+  if (offsets.size === 0) return fp;
+  return { ...fp, hunks: fp.hunks.map((h, i) => ({ ...h, oldStart: h.oldStart + (offsets.get(i) ?? 0), newStart: h.newStart + (offsets.get(i) ?? 0) })) };
 }
 
 interface UnitInfo {
@@ -133,16 +148,16 @@ export function checkSupported(target: KernelTarget): void {
 
 export async function createLivepatch(opts: CreateOptions): Promise<CreateReport> {
   const { target, progress } = opts;
-  const files: FilePatch[] = opts.patches.flatMap((p) => parsePatch(p.text, p.path));
+  const parsed: FilePatch[] = opts.patches.flatMap((p) => parsePatch(p.text, p.path));
   const problems: string[] = [];
-  for (const f of files) {
+  for (const f of parsed) {
     if (/\.(S|s)$/.test(f.path)) problems.push(`${f.path}: assembly files cannot be livepatched (no ftrace sites, no function boundaries the diff can trust)`);
     else if (f.path.endsWith('.h') && isGlobalHeader(f.path)) problems.push(`${f.path}: a header any part of the kernel may include: which units include it is known only from a whole kernel build's dependency files; move the change into the .c files that need it, or into a header of their folder`);
     else if (!/\.[ch]$/.test(f.path)) problems.push(`${f.path}: only C source files can be patched (not build files or documentation)`);
     else if (f.oldPath === null || f.newPath === null) problems.push(`${f.path}: adding or removing a whole file is not supported`);
   }
   const seen = new Set<string>();
-  for (const f of files) {
+  for (const f of parsed) {
     if (seen.has(f.path)) problems.push(`${f.path}: patched by more than one patch; combine them`);
     seen.add(f.path);
   }
@@ -152,6 +167,7 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
 
   const t0 = Date.now();
   const tree = prepareTree(target, progress);
+  const files = parsed.map((f) => locateHunks(tree.src, f));
   const work = mkdtempSync(join(tmpdir(), 'klp-create-'));
   try {
     const functions: FunctionReport[] = [];
