@@ -31,27 +31,8 @@ kc=$cache/debian/$rel
 root=$kc/root
 log() { echo "debian-kernel: $*" >&2; }
 
-# --- private apt configuration, one per suite -------------------------------------------------
-apt_opts=()
-use_suite() {
-	local suite=$1 dir=$cache/apt/$1
-	mkdir -p "$dir/lists/partial" "$dir/archives/partial" "$dir/etc"
-	{
-		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main"
-		# bookworm's kernel updates reach the archive through the security suite first.
-		[ "$suite" != bookworm ] || echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror%/debian}/debian-security bookworm-security main"
-	} > "$dir/etc/sources.list"
-	apt_opts=(-q -o "Dir::Etc::SourceList=$dir/etc/sources.list" -o Dir::Etc::SourceParts=/dev/null
-		-o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
-		-o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir" -o "Dir::Cache::Archives=$dir/archives"
-		-o Dir::State::status=/dev/null -o APT::Architecture=amd64 -o APT::Architectures::=amd64
-		-o APT::Sandbox::User=root -o Debug::NoLocking=1)
-	# The suite's package lists, refreshed once a day.
-	if [ -z "$(find "$dir/lists" -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
-		log "apt-get update ($suite, private configuration in $dir)"
-		apt-get "${apt_opts[@]}" update >&2
-	fi
-}
+# --- private apt configuration, one per suite (use_suite, apt_opts) ------------------------------
+. "$here/scripts/debian-apt.sh"
 apt_show() { apt-cache "${apt_opts[@]}" show "$1" 2>/dev/null || true; }
 # A field of the first record apt-cache showed (read whole: no early exit into a SIGPIPE).
 field() { awk -v f="$1: " 'index($0, f) == 1 && !done { print substr($0, length(f) + 1); done = 1 }'; }

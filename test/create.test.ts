@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { correlationKey, sourceName } from '../src/create/diff.js';
 import { depsOf, isGlobalHeader } from '../src/create/tree.js';
+import { debianKernel, repoRoot, runCliInProcess, tempDir } from './helpers.js';
 import { editedOldLines, formatFilePatch, functionRanges, parsePatch, withLineDirectives } from '../src/create/patch.js';
 
 const patch = `--- a/x.c
@@ -70,4 +73,23 @@ $(deps_fs/proc/cmdline.o):
 test('headers under include/ and arch/*/include/ are global; a folder\'s own headers are not', () => {
   for (const h of ['include/linux/sched.h', 'arch/x86/include/asm/ftrace.h', 'include/uapi/linux/fs.h']) assert.equal(isGlobalHeader(h), true, h);
   for (const h of ['fs/proc/internal.h', 'kernel/printk/printk_ringbuffer.h', 'arch/x86/kernel/cpu/cpu.h']) assert.equal(isGlobalHeader(h), false, h);
+});
+
+test('the same patch gives the same module, byte for byte (prepared tree of the kernel under test)', async () => {
+  const kernel = debianKernel();
+  assert.ok(kernel, 'no Debian kernel under test (KVER): run scripts/setup-debian.sh');
+  const dir = tempDir('klpc-create-repro-');
+  const patch = join(repoRoot, 'test', 'modules', 'create', 'version-new-function.patch');
+  const runs = [join(dir, 'a.ko'), join(dir, 'b.ko')];
+  const results = [];
+  for (const out of runs) results.push(await runCliInProcess(['create', '--kernel', kernel.kver, '-o', out, patch]));
+  if (!['6.1', '6.12'].includes(/^\d+\.\d+/.exec(kernel.kver)?.[0] ?? '')) {
+    // Kernels create does not support are refused before anything is built (README, "Kernels").
+    for (const r of results) assert.match(r.stderr, /create cannot target kernel/);
+    return;
+  }
+  for (const r of results) assert.equal(r.status, 0, r.stderr);
+  const [a, b] = runs.map((f) => readFileSync(f));
+  // A temporary build folder in DWARF, or pahole's parallel BTF encoding, would make them differ.
+  assert.ok(a.equals(b), `${runs[0]} and ${runs[1]} differ`);
 });

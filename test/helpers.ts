@@ -124,6 +124,18 @@ export function requireDebianKernel(): DebianKernel {
   return k;
 }
 
+/**
+ * A Debian module as a plain .ko (copied into `dir` when decompressed): 6.12 and later ship .ko.xz,
+ * which busybox's insmod does not load.
+ */
+export function plainModule(kernel: DebianKernel, path: string, dir: string): string {
+  const file = join(kernel.modules, 'kernel', path);
+  if (existsSync(file)) return file;
+  const plain = join(dir, path.split('/').pop()!);
+  writeFileSync(plain, execFileSync('xz', ['-dc', `${file}.xz`], { maxBuffer: 1 << 28 }));
+  return plain;
+}
+
 /** Copy module sources, leaving out what a kbuild run in the checkout may have left there. */
 export function copySources(from: string, to: string): void {
   cpSync(from, to, { recursive: true, filter: (p) => !/\.(o|ko|mod|mod\.c|cmd)$|modules\.order$|Module\.symvers$/.test(p) });

@@ -57,7 +57,11 @@ function checkKbuildPath(path: string, what: string): void {
  * undefined-symbol errors made warnings (KBUILD_MODPOST_WARN=1): references to non-exported
  * symbols are what the conversion is for.
  */
-export function runKbuild(dir: string, kdir: string, includeDir: string, jobs = availableParallelism()): KbuildResult {
+/**
+ * @param extra.cflags  more compiler flags for every object of the module (KCFLAGS, after the caller's own)
+ * @param extra.vars    more make variables (NAME=value)
+ */
+export function runKbuild(dir: string, kdir: string, includeDir: string, jobs = availableParallelism(), extra: { cflags?: string[]; vars?: string[] } = {}): KbuildResult {
   const absDir = resolve(dir);
   const absKdir = resolve(kdir);
   checkKbuildPath(absDir, 'the module folder');
@@ -69,8 +73,8 @@ export function runKbuild(dir: string, kdir: string, includeDir: string, jobs = 
   if (!existsSync(join(absDir, 'Makefile')) && !existsSync(join(absDir, 'Kbuild'))) {
     throw new BuildError(`${absDir} has no Makefile or Kbuild file naming the modules to build (e.g. 'obj-m := my_patch.o')`);
   }
-  const kcflags = [process.env.KCFLAGS, `-I${includeDir}`].filter(Boolean).join(' ');
-  const r = spawnSync('make', ['-C', absKdir, `M=${absDir}`, `-j${jobs}`, 'KBUILD_MODPOST_WARN=1', `KCFLAGS=${kcflags}`, 'modules'], {
+  const kcflags = [process.env.KCFLAGS, `-I${includeDir}`, ...(extra.cflags ?? [])].filter(Boolean).join(' ');
+  const r = spawnSync('make', ['-C', absKdir, `M=${absDir}`, `-j${jobs}`, 'KBUILD_MODPOST_WARN=1', `KCFLAGS=${kcflags}`, ...(extra.vars ?? []), 'modules'], {
     encoding: 'utf8', maxBuffer: 1 << 26,
   });
   if (r.error) throw new BuildError(`cannot run make: ${r.error.message}`);

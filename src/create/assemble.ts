@@ -91,6 +91,21 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
     return range;
   };
 
+  /**
+   * Where a function's copy starts: with CONFIG_CALL_PADDING (6.2+, Debian's 6.12) GCC's
+   * -fpatchable-function-entry=16,16 puts 16 NOPs before each function, where call-depth
+   * tracking writes the call thunk at load time (arch/x86/kernel/callthunks.c patch_dest, which
+   * refuses a padding that is not NOPs): the copy keeps them, so the function stays at the same
+   * distance from its padding.
+   */
+  const copyStart = (sym: ElfSymbol): bigint => {
+    const sec = sym.section!;
+    if (sym.value === 0n || sym.value > 64n || sec.type === SHT_NOBITS) return sym.value;
+    const pad = sec.data.subarray(0, Number(sym.value));
+    if (!pad.every((b) => b === 0x90)) return sym.value;
+    return (index.bySection.get(sec) ?? []).some((o) => o !== sym && o.value < sym.value) ? sym.value : 0n;
+  };
+
   const inRange = (src: Section, point: bigint, functionsOnly = false): { pl: Placement; range: Range } | undefined => {
     const pl = placements.get(src);
     if (!pl) return undefined;
@@ -135,7 +150,7 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
     const twin = diff.twin.get(t);
     if (!twin || isPerSiteStatic(t)) {
       if (t.type === STT_FUNC) {
-        const range = place(sec, t.value, t.value + t.size, true);
+        const range = place(sec, copyStart(t), t.value + t.size, true);
         return { symbol: placementFor(sec).secSym, addend: r.addend + s.value - range.srcStart + range.dstStart };
       }
       // New data, or a per-site static (WARN_ONCE flag, __func__, ratelimit state): the livepatch has its own.
@@ -150,9 +165,10 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
   const funcSyms: ElfSymbol[] = [];
   for (const f of diff.functions) {
     for (const sym of [f.symbol, ...f.children]) {
-      const range = place(sym.section!, sym.value, sym.value + sym.size, true);
+      const start = copyStart(sym);
+      const range = place(sym.section!, start, sym.value + sym.size, true);
       const pl = placementFor(sym.section!);
-      funcSyms.push(symtab.add(new ElfSymbol({ name: sym.name, bind: STB_LOCAL, type: STT_FUNC, section: pl.dst, value: range.dstStart, size: sym.size })));
+      funcSyms.push(symtab.add(new ElfSymbol({ name: sym.name, bind: STB_LOCAL, type: STT_FUNC, section: pl.dst, value: range.dstStart + sym.value - start, size: sym.size })));
     }
   }
   diff.functions.forEach((f, i) => {

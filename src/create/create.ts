@@ -23,7 +23,8 @@ import { assemble } from './assemble.js';
 import { type Reason, diffUnit, relocationsOf } from './diff.js';
 import { VmlinuxSymbols } from './locate.js';
 import { type FilePatch, editedOldLines, formatFilePatch, functionRanges, parsePatch, withLineDirectives } from './patch.js';
-import { CreateError, type KernelTarget, type Progress, type Tree, compileUnit, isGlobalHeader, objectOf, prepareTree, recordedCommand, treeFile, unitsIncluding } from './tree.js';
+import { layoutsKnown } from './special-sections.js';
+import { CreateError, type KernelTarget, type Progress, type Tree, compileUnit, compilerProblem, isGlobalHeader, objectOf, prepareTree, recordedCommand, treeFile, unitsIncluding } from './tree.js';
 
 export interface CreateOptions {
   target: KernelTarget;
@@ -77,8 +78,23 @@ function readdirRecursive(dir: string): string[] {
 }
 
 function applyPatch(dir: string, fp: FilePatch): void {
-  const r = spawnSync('patch', ['-p1', '--no-backup-if-mismatch', '-f', '-s', '-d', dir], { input: formatFilePatch(fp), encoding: 'utf8' });
+  const r = spawnSync('patch', ['-p1', '--no-backup-if-mismatch', '--fuzz=0', '-f', '-s', '-d', dir], { input: formatFilePatch(fp), encoding: 'utf8' });
   if (r.status !== 0) throw new CreateError(`${fp.path}: the patch does not apply to the kernel's source:\n${`${r.stdout}${r.stderr}`.trim()}`);
+}
+
+/**
+ * The patch with each hunk moved to where it applies in the kernel's source: a patch written
+ * against a nearby version applies at an offset (`patch` says "Hunk #N succeeded at L (offset K
+ * lines)"), and the edited lines and the #line directives must use the source's numbering. No
+ * fuzz: a hunk whose context differs is refused rather than guessed at.
+ */
+function locateHunks(src: string, fp: FilePatch): FilePatch {
+  const r = spawnSync('patch', ['-p1', '--dry-run', '--fuzz=0', '-f', '-d', src], { input: formatFilePatch(fp), encoding: 'utf8' });
+  if (r.status !== 0) throw new CreateError(`${fp.path}: the patch does not apply to the kernel's source:\n${`${r.stdout}${r.stderr}`.trim()}`);
+  const offsets = new Map<number, number>();
+  for (const m of r.stdout.matchAll(/^Hunk #(\d+) succeeded at \d+ \(offset (-?\d+) lines?\)/gm)) offsets.set(Number(m[1]) - 1, Number(m[2]));
+  if (offsets.size === 0) return fp;
+  return { ...fp, hunks: fp.hunks.map((h, i) => ({ ...h, oldStart: h.oldStart + (offsets.get(i) ?? 0), newStart: h.newStart + (offsets.get(i) ?? 0) })) };
 }
 
 interface UnitInfo {
@@ -116,26 +132,42 @@ function shippedMatch(vml: VmlinuxSymbols, normalObj: string, name: string, addr
   return Buffer.compare(Buffer.from(mine), Buffer.from(shipped)) === 0 ? 'identical' : 'differs';
 }
 
+/**
+ * The kernels create can target, checked before anything is downloaded: Debian's own compiler
+ * for the kernel is on this machine (7.x's gcc-14 lives only in scripts/debian-root.sh's private
+ * root, which create does not use), and the special-section layouts of its series are known.
+ * One line naming everything missing.
+ */
+export function checkSupported(target: KernelTarget): void {
+  const missing: string[] = [];
+  if (!layoutsKnown(target.series)) missing.push(`the special-section layouts of Linux ${target.series} (known: 6.1, 6.12)`);
+  const cc = compilerProblem(target);
+  if (cc) missing.push(cc);
+  if (missing.length > 0) throw new CreateError(`create cannot target kernel ${target.release}: missing ${missing.join('; ')}`);
+}
+
 export async function createLivepatch(opts: CreateOptions): Promise<CreateReport> {
   const { target, progress } = opts;
-  const files: FilePatch[] = opts.patches.flatMap((p) => parsePatch(p.text, p.path));
+  const parsed: FilePatch[] = opts.patches.flatMap((p) => parsePatch(p.text, p.path));
   const problems: string[] = [];
-  for (const f of files) {
+  for (const f of parsed) {
     if (/\.(S|s)$/.test(f.path)) problems.push(`${f.path}: assembly files cannot be livepatched (no ftrace sites, no function boundaries the diff can trust)`);
     else if (f.path.endsWith('.h') && isGlobalHeader(f.path)) problems.push(`${f.path}: a header any part of the kernel may include: which units include it is known only from a whole kernel build's dependency files; move the change into the .c files that need it, or into a header of their folder`);
     else if (!/\.[ch]$/.test(f.path)) problems.push(`${f.path}: only C source files can be patched (not build files or documentation)`);
     else if (f.oldPath === null || f.newPath === null) problems.push(`${f.path}: adding or removing a whole file is not supported`);
   }
   const seen = new Set<string>();
-  for (const f of files) {
+  for (const f of parsed) {
     if (seen.has(f.path)) problems.push(`${f.path}: patched by more than one patch; combine them`);
     seen.add(f.path);
   }
   if (problems.length > 0) throw new CreateError(`cannot create a livepatch:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   const name = opts.name ?? moduleName(opts.patches[0].path);
+  checkSupported(target);
 
   const t0 = Date.now();
   const tree = prepareTree(target, progress);
+  const files = parsed.map((f) => locateHunks(tree.src, f));
   const work = mkdtempSync(join(tmpdir(), 'klp-create-'));
   try {
     const functions: FunctionReport[] = [];
@@ -293,7 +325,15 @@ MODULE_DESCRIPTION("livepatch generated by klp-convert create from ${opts.patche
       writeFileSync(join(kmod, `.code${i}.o.cmd`), '');
     });
     writeFileSync(join(kmod, 'Kbuild'), `obj-m := ${name}.o\n${name}-y := glue.o ${objects.map((_, i) => `code${i}.o`).join(' ')}\n`);
-    const built = runKbuild(kmod, target.headers, opts.includeDir, 2);
+    // The same patch gives the same bytes. The glue and the .mod.c are compiled with -g in this
+    // temporary folder, whose name would reach DWARF (DW_AT_name, .debug_line_str) and the build
+    // ID: mapped away. pahole encodes the module's BTF with -j, whose output order varies from run
+    // to run (scripts/Makefile.btf of 6.12 says so, and drops -j only when KBUILD_BUILD_TIMESTAMP
+    // is set and pahole is older than 1.27; 6.1's scripts/pahole-flags.sh always adds it): pahole
+    // runs through a wrapper without it.
+    const pahole = join(work, 'pahole');
+    writeFileSync(pahole, '#!/bin/sh\n# pahole without -j (parallel encoding is not reproducible before pahole 1.27)\nfor a; do shift; case $a in -j|-j[0-9]*) ;; *) set -- "$@" "$a" ;; esac; done\nexec pahole "$@"\n', { mode: 0o755 });
+    const built = runKbuild(kmod, target.headers, opts.includeDir, 2, { cflags: [`-ffile-prefix-map=${kmod}/=`], vars: [`PAHOLE=${pahole}`] });
     const ko = built.modules[0];
     if (!ko || !existsSync(ko)) throw new CreateError(`kbuild built no module in ${kmod}:\n${built.output}`);
 

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BuildError } from '../build/kbuild.js';
 
 export class CreateError extends BuildError {
@@ -32,6 +33,8 @@ export interface KernelTarget {
   ccVersionText: string;
   /** The compiler command (gcc-12): the first word of CONFIG_CC_VERSION_TEXT. */
   cc: string;
+  /** Whether the kernel was configured with a Rust toolchain at hand (CONFIG_RUST_IS_AVAILABLE). */
+  rust: boolean;
 }
 
 export function cacheRoot(): string {
@@ -58,7 +61,7 @@ export function kernelTarget(release: string): KernelTarget {
   const series = /^(\d+\.\d+)/.exec(pkg[1]);
   if (!series) throw new CreateError(`cannot read the kernel series from package version ${pkg[1]}`);
   if (!/^CONFIG_LIVEPATCH=y/m.test(config)) throw new CreateError(`kernel ${release} is built without CONFIG_LIVEPATCH`);
-  return { release, packageVersion: pkg[1], series: series[1], headers, ccVersionText: cc[1], cc: cc[1].split(' ')[0] };
+  return { release, packageVersion: pkg[1], series: series[1], headers, ccVersionText: cc[1], cc: cc[1].split(' ')[0], rust: /^CONFIG_RUST_IS_AVAILABLE=y/m.test(config) };
 }
 
 export interface Tree {
@@ -69,14 +72,20 @@ export interface Tree {
 }
 
 /**
- * Make variables and environment of Debian's kernel build (debian/rules.real of linux 6.1;
- * measured in debian-kernels.md §3): without DISTRIBUTION_* lib/dump_stack.c gets another package
- * string, without CC=gcc-12 CONFIG_CC_VERSION_TEXT changes, without KERNELRELEASE vermagic does.
+ * Make variables and environment of Debian's kernel build (debian/rules.real of linux 6.1 and
+ * 6.12; measured in debian-kernels.md §3): without DISTRIBUTION_* lib/dump_stack.c gets another
+ * package string, without CC=<the kernel's compiler> CONFIG_CC_VERSION_TEXT changes, without
+ * KERNELRELEASE vermagic does. 6.12 builds with CROSS_COMPILE=x86_64-linux-gnu- (the headers'
+ * Makefile says so; its compiler is x86_64-linux-gnu-gcc-12): the prefix of the compiler's name.
+ * Debian builds without rustc: a host rustc would change kconfig's RUSTC_VERSION (6.12,
+ * scripts/rustc-version.sh prints 0 when `$(RUSTC) --version` fails) or RUST_IS_AVAILABLE (6.1),
+ * so RUSTC=false hides it unless the kernel was configured with one.
  */
 export function makeInvocation(tree: Tree): { args: string[]; env: NodeJS.ProcessEnv } {
   const t = tree.target;
+  const cross = /^(.*-)gcc(-\d+)?$/.exec(t.cc)?.[1];
   return {
-    args: ['-C', tree.src, `O=${tree.build}`, 'ARCH=x86', `CC=${t.cc}`, `KERNELRELEASE=${t.release}`, 'KBUILD_BUILD_USER=debian-kernel', 'KBUILD_BUILD_HOST=lists.debian.org'],
+    args: ['-C', tree.src, `O=${tree.build}`, 'ARCH=x86', ...(cross ? [`CROSS_COMPILE=${cross}`] : []), `CC=${t.cc}`, `KERNELRELEASE=${t.release}`, ...(t.rust ? [] : ['RUSTC=false']), 'KBUILD_BUILD_USER=debian-kernel', 'KBUILD_BUILD_HOST=lists.debian.org'],
     env: { ...process.env, DISTRIBUTION_OFFICIAL_BUILD: '1', DISTRIBUTOR: 'Debian', DISTRIBUTION_VERSION: t.packageVersion, KCFLAGS: '', KBUILD_OUTPUT: '' },
   };
 }
@@ -105,18 +114,34 @@ function checkHostTools(cc: string): void {
 /**
  * The compiler on this machine must be the one that built the kernel: its version text must be
  * CONFIG_CC_VERSION_TEXT (what kconfig records from `$(CC) --version`, scripts/Kconfig.include).
+ * Returns what is wrong, or null.
  */
-export function checkCompiler(t: KernelTarget): void {
+export function compilerProblem(t: KernelTarget): string | null {
   const r = spawnSync(t.cc, ['--version'], { encoding: 'utf8' });
   const first = r.status === 0 ? r.stdout.split('\n')[0] : '';
-  if (first !== t.ccVersionText) {
-    throw new CreateError(`kernel ${t.release} was built with '${t.ccVersionText}'; this machine's ${t.cc} ${first ? `is '${first}'` : 'is missing'}: a livepatch must be compiled with the kernel's own compiler`);
-  }
+  if (first === t.ccVersionText) return null;
+  return first ? `its compiler '${t.ccVersionText}' (this machine's ${t.cc} is '${first}')` : `its compiler ${t.cc} ('${t.ccVersionText}'), not on this machine`;
 }
 
-/** The served versions of a package in the system's apt sources. */
-function servedVersions(pkg: string): string[] {
-  const r = spawnSync('apt-cache', ['madison', pkg], { encoding: 'utf8' });
+/** scripts/debian-apt.sh, from src/create or dist/create. */
+const APT_HELPER = fileURLToPath(new URL('../../scripts/debian-apt.sh', import.meta.url));
+
+/**
+ * How apt is asked about the kernel's source: through the private configuration of the Debian
+ * suite scripts/debian-kernel.sh fetched the kernel from (its `<cache>/debian/<rel>/suite`; the
+ * apt logic is scripts/debian-apt.sh's), else through the system's sources (an installed kernel).
+ */
+function aptFor(release: string): { tool: (name: 'apt-get' | 'apt-cache', args: string[]) => [string, string[]]; where: string } {
+  const suiteFile = join(cacheRoot(), 'debian', release, 'suite');
+  const suite = existsSync(suiteFile) ? readFileSync(suiteFile, 'utf8').trim() : '';
+  if (!suite) return { tool: (name, args) => [name, args], where: "the system's apt sources" };
+  return { tool: (name, args) => ['bash', [APT_HELPER, suite, name, ...args]], where: `Debian ${suite}` };
+}
+
+/** The served versions of a package. */
+function servedVersions(apt: ReturnType<typeof aptFor>, pkg: string): string[] {
+  const [cmd, args] = apt.tool('apt-cache', ['madison', pkg]);
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.split('\n').map((l) => l.split('|')[1]?.trim()).filter((v): v is string => !!v) : [];
 }
 
@@ -133,20 +158,21 @@ export function prepareTree(target: KernelTarget, progress: Progress): Tree {
   const extracted = join(base, 'source.done');
   const prepared = join(base, 'prepared.done');
   if (existsSync(prepared)) return tree;
-  checkCompiler(target);
   checkHostTools(target.cc);
   mkdirSync(base, { recursive: true });
   if (!existsSync(extracted)) {
     const pkg = `linux-source-${target.series}`;
-    const versions = servedVersions(pkg);
+    const apt = aptFor(target.release);
+    const versions = servedVersions(apt, pkg);
     if (!versions.includes(target.packageVersion)) {
-      throw new CreateError(`kernel ${target.release} is Debian ${target.packageVersion}, but apt serves ${pkg} ${versions.length ? versions.join(', ') : '(none)'}: the source must be the kernel's exact version (update the kernel, or add the suite that has it)`);
+      throw new CreateError(`kernel ${target.release} is Debian ${target.packageVersion}, but ${apt.where} serve${apt.where.startsWith('the') ? '' : 's'} ${pkg} ${versions.length ? versions.join(', ') : '(none)'}: the source must be the kernel's exact version (update the kernel, or add the suite that has it)`);
     }
     const dl = join(base, 'download');
     rmSync(dl, { recursive: true, force: true });
     mkdirSync(dl, { recursive: true });
-    progress(`downloading ${pkg}=${target.packageVersion}`);
-    run('apt-get', ['download', '-q', `${pkg}=${target.packageVersion}`], { cwd: dl, what: `apt-get download ${pkg}` });
+    progress(`downloading ${pkg}=${target.packageVersion} (${apt.where})`);
+    const [cmd, args] = apt.tool('apt-get', ['download', '-q', `${pkg}=${target.packageVersion}`]);
+    run(cmd, args, { cwd: dl, what: `apt-get download ${pkg}` });
     const deb = readdirSync(dl).find((f) => f.endsWith('.deb'));
     if (!deb) throw new CreateError(`apt-get download ${pkg} left no .deb in ${dl}`);
     progress(`extracting ${deb} (about 1.5 GB)`);
@@ -189,9 +215,12 @@ export function recordedCommand(tree: Tree, source: string, progress: Progress):
     run('make', [...args, obj], { env, what: `make ${obj}` });
     if (!existsSync(cmdFile)) throw new CreateError(`make ${obj} wrote no ${cmdFile}: is ${source} built by this kernel's configuration?`);
   }
-  const line = readFileSync(cmdFile, 'utf8').split('\n').find((l) => l.startsWith(`cmd_${obj} := `));
-  if (!line) throw new CreateError(`${cmdFile} has no cmd_${obj} line`);
-  return line.slice(`cmd_${obj} := `.length);
+  // `cmd_<obj> := ` up to 6.2, `savedcmd_<obj> := ` from 6.3 (scripts/Kbuild.include's if_changed).
+  for (const prefix of [`cmd_${obj} := `, `savedcmd_${obj} := `]) {
+    const line = readFileSync(cmdFile, 'utf8').split('\n').find((l) => l.startsWith(prefix));
+    if (line) return line.slice(prefix.length);
+  }
+  throw new CreateError(`${cmdFile} has no cmd_${obj} or savedcmd_${obj} line`);
 }
 
 /**
@@ -213,7 +242,9 @@ export function compileUnit(tree: Tree, source: string, file: string, out: strin
   };
   replace(`-Wp,-MMD,${dirname(obj)}/.${base}.d`, `-Wp,-MMD,${out}.d`);
   replace(` -o ${obj} `, ` -o ${out} `);
-  replace(` ${obj} `, ` ${out} `);
+  // objtool's argument, when it runs per object: not on kernels with CONFIG_X86_KERNEL_IBT (6.12),
+  // where it runs once on vmlinux.o or the linked module (scripts/Makefile.lib, delay-objtool, 5.18+).
+  if (cmd.includes(` ${obj} `)) replace(` ${obj} `, ` ${out} `);
   replace(` ${srcPath} `, ` ${file} `);
   rmSync(out, { force: true });
   try {

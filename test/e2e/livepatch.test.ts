@@ -12,7 +12,7 @@ import { buildSymbolMap } from '../../src/kernel/build-map.js';
 import { kernelVersionOf } from '../../src/kernel/kallsyms-rules.js';
 import { VMLINUX } from '../../src/kernel/symbol-map.js';
 import { type BrokenVariant, brokenVariants } from '../broken-variants.js';
-import { copySources, debianKernel, repoRoot, runCli, tempDir } from '../helpers.js';
+import { copySources, debianKernel, plainModule as plainModuleOf, repoRoot, runCli, tempDir } from '../helpers.js';
 import { type VmCase, type VmRun, explain, missingPrerequisites, runVm } from './vm.js';
 
 const kernel = debianKernel();
@@ -22,17 +22,8 @@ const out = join(work, 'out');
 /** Debian modules with duplicated names inside them and no dependencies, loaded for the sympos check. */
 const debianModules = ['fs/overlayfs/overlay.ko', 'drivers/comedi/drivers/ni_routing.ko'];
 
-/**
- * A Debian module as a plain .ko in the work folder: 6.12 and later ship .ko.xz, which busybox's
- * insmod does not load.
- */
-function plainModule(path: string): string {
-  const file = join(kernel!.modules, 'kernel', path);
-  if (existsSync(file)) return file;
-  const plain = join(work, path.split('/').pop()!);
-  writeFileSync(plain, execFileSync('xz', ['-dc', `${file}.xz`], { maxBuffer: 1 << 28 }));
-  return plain;
-}
+/** A Debian module as a plain .ko in the work folder. */
+const plainModule = (path: string): string => plainModuleOf(kernel!, path, work);
 
 /** Address and name of every symbol `nm -n` lists: the kernel build's own view of a vmlinux. */
 function nmSymbols(vmlinux: string): Map<string, string[]> {
