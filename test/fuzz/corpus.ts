@@ -74,7 +74,7 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
   for (const [ext, tool, args] of [['gz', 'gzip', ['-n', '-c']], ['xz', 'xz', ['--check=crc32', '-c']], ['zst', 'zstd', ['-q', '-c']]] as const) {
     compressed.push({ name: `${samples[0].name}.${ext}`, bytes: execFileSync(tool, [...args, first], { maxBuffer: 1 << 26 }) });
   }
-  // From a pipe, zstd declares no content size: the other way fzstd is driven.
+  // From a pipe, zstd declares no content size: decoded into a buffer of what its blocks hold.
   compressed.push({ name: `piped-${samples[0].name}.zst`, bytes: execFileSync('zstd', ['-q', '-c'], { input: samples[0].bytes }) });
   return { elves: [...samples, ...converted, ...crossSeeds, ...debian], compressed, kallsyms, map: readFileSync(mapFile, 'latin1') };
 }
