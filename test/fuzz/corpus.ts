@@ -55,7 +55,8 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
     .filter((l) => wanted.has(l.split(' ')[2]?.split('\t')[0] ?? '')).join('\n') + '\n';
   writeFileSync(join(dir, 'kallsyms.txt'), kallsyms);
   const mapFile = join(dir, 'seed.map');
-  const made = await runCliInProcess(['symbols', '--kallsyms', join(dir, 'kallsyms.txt'), '-o', mapFile]);
+  // The text format: the map mutations are line and field edits (maps are binary by default now).
+  const made = await runCliInProcess(['symbols', '--kallsyms', join(dir, 'kallsyms.txt'), '-o', mapFile, '--format', 'klp-convert']);
   if (made.status !== 0) throw new Error(`corpus map: ${made.stderr}`);
 
   // Conversions of the samples: the livepatch format is an input too (verify, inspect, convert again).
