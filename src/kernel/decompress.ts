@@ -1,7 +1,6 @@
 import { gunzipSync } from 'node:zlib';
-import { decompress as zstdDecompress } from 'fzstd';
 import xz from 'xz-decompress';
-import xxhash from 'xxhash-wasm';
+import { ZSTDDecoder } from 'zstddec';
 
 export type Compression = 'none' | 'gzip' | 'xz' | 'zstd';
 
@@ -31,7 +30,7 @@ export function compressionOf(bytes: Uint8Array): Compression {
  * Decompress, refusing more than `limit` bytes of output before it is produced or as soon as it
  * is, and checking the integrity data each format carries: gzip's CRC32 and size (zlib checks
  * both), xz's CRC32 or CRC64 (xz-embedded checks them; SHA-256 streams are refused as unsupported),
- * zstd's content checksum and content size (checked here: fzstd skips them).
+ * zstd's content checksum and content size (libzstd checks both).
  */
 export async function decompress(bytes: Uint8Array, limit = MAX_DECOMPRESSED): Promise<Uint8Array> {
   switch (compressionOf(bytes)) {
@@ -97,13 +96,8 @@ interface ZstdFrame {
   bytes: Uint8Array;
   /** Frame_Content_Size, when declared. */
   contentSize: number | undefined;
-  /** Window_Size (the content size for a single-segment frame). */
-  window: number;
   /** Most the blocks can decompress to, from their headers alone. */
   bound: number;
-  blocks: number;
-  /** Content_Checksum: low 32 bits of XXH64 of the content. */
-  checksum: number | undefined;
 }
 
 /**
@@ -158,8 +152,7 @@ function zstdFrames(bytes: Uint8Array, limit: number): ZstdFrame[] {
     if (contentSize !== undefined && total + contentSize > limit) throw tooBig(limit);
     const blockMax = Math.min(window, ZSTD_BLOCK_MAX);
     let bound = 0;
-    let blocks = 0;
-    for (let last = false; !last; blocks++) {
+    for (let last = false; !last; ) {
       need(o, 3);
       const h = bytes[o] | (bytes[o + 1] << 8) | (bytes[o + 2] << 16);
       o += 3;
@@ -175,63 +168,49 @@ function zstdFrames(bytes: Uint8Array, limit: number): ZstdFrame[] {
       need(o, 0);
     }
     if (contentSize !== undefined && contentSize > bound) throw new DecompressError(`zstd frame declares ${contentSize} bytes but its blocks hold at most ${bound}`);
-    let checksum: number | undefined;
+    // Content_Checksum (libzstd checks it).
     if (fhd & 0x04) {
       need(o, 4);
-      checksum = d.getUint32(o, true);
       o += 4;
     }
     total += contentSize ?? bound;
-    frames.push({ bytes: bytes.subarray(start, o), contentSize, window, bound, blocks, checksum });
+    frames.push({ bytes: bytes.subarray(start, o), contentSize, bound });
   }
   return frames;
 }
 
-/**
- * What fzstd may copy while decoding a frame that does not declare its size: it keeps a window
- * buffer and shifts it once per block. Four GiB of copying is about a second.
- */
-const ZSTD_COPY_BUDGET = 2 ** 32;
+/** libzstd (the reference decoder, built to WebAssembly), loaded on the first zstd module. */
+let zstdDecoder: Promise<ZSTDDecoder> | undefined;
 
-/** One frame's content. */
-function zstdFrame(frame: ZstdFrame): Uint8Array {
-  if (frame.contentSize !== undefined) {
-    // Decoded into a buffer of the declared size, fzstd allocates no window (a frame may claim gigabytes).
-    const out = new Uint8Array(frame.contentSize);
-    zstdDecompress(frame.bytes, out);
-    return out;
+function zstdDecoderReady(): Promise<ZSTDDecoder> {
+  zstdDecoder ??= (async () => {
+    const d = new ZSTDDecoder();
+    await d.init();
+    return d;
+  })();
+  return zstdDecoder;
+}
+
+/**
+ * One frame's content, decoded by libzstd's single-shot ZSTD_decompress into a buffer of the
+ * declared size or, without one, of what the blocks can hold: it allocates no window whatever the
+ * frame claims, checks every sequence against the block and the buffer (its work is linear in the
+ * input and output: fzstd, used before, ran for seconds on garbage sequence lengths), and checks
+ * the declared content size and the content checksum. zstddec returns nothing on any of libzstd's
+ * errors (it drops the code), so an empty result is a refusal: a module is never empty.
+ */
+function zstdFrame(decoder: ZSTDDecoder, frame: ZstdFrame): Uint8Array {
+  const size = frame.contentSize ?? frame.bound;
+  const out = size === 0 ? undefined : decoder.decode(frame.bytes, size);
+  if (!out?.length || (frame.contentSize !== undefined && out.length !== frame.contentSize)) {
+    throw new DecompressError('corrupt zstd data (a block, the declared content size or the content checksum does not hold)');
   }
-  // Without a declared size fzstd keeps a window of the declared size. Matches never reach back
-  // further than the frame's own output, so a window of the frame's bound decodes the same: the
-  // descriptor (byte 5, after magic and frame header descriptor) is rewritten to that.
-  const needed = 2 ** Math.max(10, Math.ceil(Math.log2(Math.max(1, frame.bound))));
-  let bytes = frame.bytes;
-  if (needed < frame.window) {
-    bytes = Uint8Array.from(frame.bytes);
-    bytes[5] = (Math.log2(needed) - 10) << 3;
-  }
-  if (Math.min(needed, frame.window) * frame.blocks > ZSTD_COPY_BUDGET) {
-    throw new DecompressError(`zstd frame of ${frame.blocks} blocks declares no content size and would take too long to decode; compress it from a file (zstd then declares the size)`);
-  }
-  return zstdDecompress(bytes);
+  return out;
 }
 
 async function unzstd(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
   const frames = zstdFrames(bytes, limit);
-  const hasher = frames.some((f) => f.checksum !== undefined) ? await xxhash() : undefined;
-  const parts: Uint8Array[] = [];
-  for (const frame of frames) {
-    let out: Uint8Array;
-    try {
-      out = zstdFrame(frame);
-    } catch (e) {
-      if (e instanceof DecompressError) throw e;
-      throw new DecompressError(`corrupt zstd data (${(e as Error).message})`);
-    }
-    if (frame.checksum !== undefined && Number(hasher!.h64Raw(out) & 0xffffffffn) !== frame.checksum) {
-      throw new DecompressError('corrupt data: the zstd content checksum does not match');
-    }
-    parts.push(out);
-  }
+  const decoder = await zstdDecoderReady();
+  const parts = frames.map((frame) => zstdFrame(decoder, frame));
   return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }

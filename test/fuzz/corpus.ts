@@ -55,7 +55,8 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
     .filter((l) => wanted.has(l.split(' ')[2]?.split('\t')[0] ?? '')).join('\n') + '\n';
   writeFileSync(join(dir, 'kallsyms.txt'), kallsyms);
   const mapFile = join(dir, 'seed.map');
-  const made = await runCliInProcess(['symbols', '--kallsyms', join(dir, 'kallsyms.txt'), '-o', mapFile]);
+  // The text format: the map mutations are line and field edits (maps are binary by default now).
+  const made = await runCliInProcess(['symbols', '--kallsyms', join(dir, 'kallsyms.txt'), '-o', mapFile, '--format', 'klp-convert']);
   if (made.status !== 0) throw new Error(`corpus map: ${made.stderr}`);
 
   // Conversions of the samples: the livepatch format is an input too (verify, inspect, convert again).
@@ -74,7 +75,7 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
   for (const [ext, tool, args] of [['gz', 'gzip', ['-n', '-c']], ['xz', 'xz', ['--check=crc32', '-c']], ['zst', 'zstd', ['-q', '-c']]] as const) {
     compressed.push({ name: `${samples[0].name}.${ext}`, bytes: execFileSync(tool, [...args, first], { maxBuffer: 1 << 26 }) });
   }
-  // From a pipe, zstd declares no content size: the other way fzstd is driven.
+  // From a pipe, zstd declares no content size: decoded into a buffer of what its blocks hold.
   compressed.push({ name: `piped-${samples[0].name}.zst`, bytes: execFileSync('zstd', ['-q', '-c'], { input: samples[0].bytes }) });
   return { elves: [...samples, ...converted, ...crossSeeds, ...debian], compressed, kallsyms, map: readFileSync(mapFile, 'latin1') };
 }

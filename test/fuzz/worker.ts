@@ -32,7 +32,8 @@ function send(m: WorkerMessage): void {
 function lay(dir: string, c: FuzzCase): void {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'mods'), { recursive: true });
-  for (const [name, data] of c.files) writeFileSync(join(dir, name), data);
+  // Text inputs were read as latin1: written back the same way, byte for byte.
+  for (const [name, data] of c.files) writeFileSync(join(dir, name), data, typeof data === 'string' ? 'latin1' : undefined);
 }
 
 function readelfErrors(file: string): string | undefined {
