@@ -3,7 +3,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { parseModpostLine } from '../src/build/kbuild.js';
-import { copySources, listDir, readelf, repoRoot, requireDebianKernel, runCli, runCliInProcess, tempDir } from './helpers.js';
+import { type CliResult, copySources, listDir, readelf, repoRoot, requireDebianKernel, runCliInProcess, tempDir } from './helpers.js';
 import { buildFixtures } from './kbuild-fixtures.js';
 
 const dir = tempDir();
@@ -16,14 +16,52 @@ before(async () => {
   map = (await buildFixtures()).kallsymsMapFile;
 });
 
+/**
+ * The CLI in this process with another working folder and environment (make inherits both), put
+ * back afterwards: a process of its own would cost a node and tsx start.
+ */
+async function runCliWith(args: string[], opts: { cwd?: string; env: Record<string, string> }): Promise<CliResult> {
+  const cwd = process.cwd();
+  const saved = Object.keys(opts.env).map((k) => [k, process.env[k]] as const);
+  Object.assign(process.env, opts.env);
+  if (opts.cwd) process.chdir(opts.cwd);
+  try {
+    return await runCliInProcess(args);
+  } finally {
+    process.chdir(cwd);
+    for (const [k, v] of saved) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+  }
+}
+
+interface SharedBuild {
+  src: string;
+  out: string;
+  r: CliResult;
+}
+let shared: Promise<SharedBuild> | undefined;
+
+/**
+ * One `build` of the folder the successful-build tests share, run once per test file (kbuild is
+ * what this file spends its time on): the auto-resolved sample, a module that is no livepatch
+ * (with a compiler warning), and klp_t_many, a livepatch with 13 unresolved references. modpost
+ * (Linux 6.1) sees 16 undefined symbols in all, prints 10, suppresses 6, and reports lvltxt.0 as
+ * "lvltxt".
+ */
+function sharedBuild(): Promise<SharedBuild> {
+  shared ??= (async () => {
+    const src = join(dir, 'shared');
+    copySources(join(repoRoot, 'test', 'modules', 'unresolved'), src);
+    cpSync(join(repoRoot, 'samples', 'auto-resolved', 'klp_sample_auto.c'), join(src, 'klp_sample_auto.c'));
+    writeFileSync(join(src, 'klp_t_notlp.c'), `${readFileSync(join(repoRoot, 'test', 'modules', 'convert', 'klp_t_notlp.c'), 'utf8')}static int unused_on_purpose;\n`);
+    writeFileSync(join(src, 'Makefile'), `${readFileSync(join(src, 'Makefile'), 'utf8')}obj-m += klp_sample_auto.o klp_t_notlp.o\n`);
+    const out = join(dir, 'out');
+    return { src, out, r: await runCliInProcess(['build', src, '--kdir', kdir, '-s', map, '-o', out]) };
+  })();
+  return shared;
+}
+
 test('build: converts the livepatch, hides the modpost warnings it resolved, warns about a module missing MODULE_INFO(livepatch)', async () => {
-  const src = join(dir, 'mixed');
-  cpSync(join(repoRoot, 'samples', 'auto-resolved', 'klp_sample_auto.c'), join(src, 'klp_sample_auto.c'));
-  cpSync(join(repoRoot, 'test', 'modules', 'convert', 'klp_t_notlp.c'), join(src, 'klp_t_notlp.c'));
-  writeFileSync(join(src, 'Makefile'), 'obj-m := klp_sample_auto.o klp_t_notlp.o\n');
-  writeFileSync(join(src, 'klp_t_notlp.c'), `${readFileSync(join(src, 'klp_t_notlp.c'), 'utf8')}static int unused_on_purpose;\n`);
-  const out = join(dir, 'out');
-  const r = await runCliInProcess(['build', src, '--kdir', kdir, '-s', map, '-o', out]);
+  const { out, r } = await sharedBuild();
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /klp_sample_auto\.ko: 2 symbols, 4 relocations converted/);
   assert.doesNotMatch(r.stdout + r.stderr, /modpost: "(saved_command_line|nr_processes)"/);
@@ -43,19 +81,15 @@ test('build: no kernel tree, no Makefile, a kernel with no map: one line each, e
   r = await runCliInProcess(['build', join(dir, 'empty-nothing-here'), '--kdir', kdir]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /has no Makefile or Kbuild file naming the modules to build/);
-  const src = join(dir, 'nomap');
-  copySources(join(repoRoot, 'samples', 'auto-resolved'), src);
-  r = runCli(['build', src, '--kdir', kdir], { env: { XDG_CACHE_HOME: join(dir, 'cache') } });
+  // The shared folder, already built: kbuild has nothing to redo, the livepatches in it need a map.
+  const { src } = await sharedBuild();
+  r = await runCliWith(['build', src, '--kdir', kdir], { env: { XDG_CACHE_HOME: join(dir, 'cache') } });
   assert.equal(r.status, 1);
   assert.match(r.stderr, new RegExp(`no symbol map for kernel ${kernel.kver.replace(/[.+]/g, '\\$&')}, which is not the running kernel`));
 });
 
 test('build judges the converted module, not modpost: 13 unresolved references, names ending in .<digits>, a static and a global of one name', async () => {
-  // modpost (Linux 6.1) prints 10 of these 13, suppresses 3, and reports lvltxt.0 as "lvltxt".
-  const src = join(dir, 'unresolved');
-  copySources(join(repoRoot, 'test', 'modules', 'unresolved'), src);
-  const out = join(dir, 'out-unresolved');
-  const r = await runCliInProcess(['build', src, '--kdir', kdir, '-s', map, '-o', out]);
+  const { out, r } = await sharedBuild();
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /klp_t_many\.ko: 13 symbols, 13 relocations converted/);
   assert.doesNotMatch(r.stderr, /undefined!|suppressed \d+ unresolved/);
@@ -68,8 +102,8 @@ test('build judges the converted module, not modpost: 13 unresolved references, 
 });
 
 test('build: a reference nothing resolves fails the module, naming the symbol', async () => {
-  const src = join(dir, 'missing');
-  copySources(join(repoRoot, 'test', 'modules', 'unresolved'), src);
+  // The shared folder with one more reference: kbuild rebuilds klp_t_many alone.
+  const { src } = await sharedBuild();
   writeFileSync(join(src, 'klp_t_many_static.c'), `${readFileSync(join(src, 'klp_t_many_static.c'), 'utf8')}extern int klp_no_such_symbol_anywhere;\nint klp_t_many_missing(void) { return klp_no_such_symbol_anywhere; }\n`);
   const r = await runCliInProcess(['build', src, '--kdir', kdir, '-s', map, '-o', join(dir, 'out-missing')]);
   assert.equal(r.status, 1);
@@ -89,14 +123,14 @@ test("modpost's unresolved-symbol lines: the wording up to 6.x, the 7.x one, the
   }
 });
 
-test('build: folder names kbuild would run as make or shell code are refused before make runs', () => {
+test('build: folder names kbuild would run as make or shell code are refused before make runs', async () => {
   const home = join(dir, 'home');
   const work = join(dir, 'inject');
   mkdirSync(home);
   for (const name of ['x$(shell cd;touch klp-pwned-make)', 'semi;touch$${IFS}klp-pwned-semi;x']) {
     const src = join(work, name);
     copySources(join(repoRoot, 'samples', 'auto-resolved'), src);
-    const r = runCli(['build', src, '--kdir', kdir, '-s', map], { cwd: work, env: { HOME: home } });
+    const r = await runCliWith(['build', src, '--kdir', kdir, '-s', map], { cwd: work, env: { HOME: home } });
     assert.equal(r.status, 1, r.stderr);
     assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
     assert.match(r.stderr, /^klp-convert: cannot build with the module folder ".*": kbuild would run its characters .* as make or shell code/);
