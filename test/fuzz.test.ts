@@ -5,15 +5,14 @@ import { tempDir } from './helpers.js';
 
 /**
  * A short seeded round of the fuzz harness (`npm run fuzz` runs long ones): mutated ELF objects,
- * compressed modules and symbol maps through copy, inspect, verify, convert and symbols, each
- * execution watched for time and memory. Every execution must end in a one-line typed error or in
- * a result that holds up (see test/fuzz/worker.ts). Mutated kallsyms dumps are left to
- * `npm run fuzz` until maps made from odd dumps read back (issue 14, symbol maps).
+ * compressed modules, symbol maps and kallsyms dumps through copy, inspect, verify, convert and
+ * symbols, each execution watched for time and memory. Every execution must end in a one-line typed
+ * error or in a result that holds up (see test/fuzz/worker.ts).
  */
 test('fuzz: 2,000 seeded executions, no crash, hang, memory blow-up or bad output', async () => {
   const findings = tempDir('klpc-findings-');
   const r = await runFuzz({
-    seed: 20261125, count: 2000, timeLimitMs: 10_000, rssLimitMb: 1024, readelfEvery: 20, findings, kinds: ['elf', 'compressed', 'map'],
+    seed: 20261125, count: 2000, timeLimitMs: 10_000, rssLimitMb: 1024, readelfEvery: 20, findings, kinds: ['elf', 'compressed', 'map', 'kallsyms'],
   });
   assert.equal(r.executions, 2000);
   assert.deepEqual(r.findings.map((f) => `case ${f.index} (${f.entry}, ${f.label}): ${f.problem}`), []);
