@@ -23,12 +23,16 @@ if (!kernel) {
 const patch = join(repoRoot, 'test', 'modules', 'create', 'cmdline-string.patch');
 const bin = join(repoRoot, 'src', 'cli', 'bin.ts');
 const out = mkdtempSync(join(tmpdir(), 'klpc-bench-create-'));
-const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 
 function create(env: NodeJS.ProcessEnv): number {
   const t = process.hrtime.bigint();
   const r = spawnSync(process.execPath, ['--import', 'tsx', bin, 'create', '--kernel', kernel!.kver, '-o', join(out, 'lp.ko'), patch], {
-    encoding: 'utf8', env: { ...process.env, ...env },
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
   });
   if (r.status !== 0) throw new Error(`create failed: ${r.stderr}`);
   return Number(process.hrtime.bigint() - t) / 1e9;
@@ -47,7 +51,9 @@ try {
       if (existsSync(join(home, 'debian', kernel.kver))) symlinkSync(join(home, 'debian', kernel.kver), join(cold, 'debian', kernel.kver));
       if (existsSync(join(home, `${kernel.kver}.map`))) symlinkSync(join(home, `${kernel.kver}.map`), join(cold, `${kernel.kver}.map`));
       const before = load();
-      console.log(`create, nothing cached (download, extract, prepare): ${create({ KLP_CACHE: cold }).toFixed(1)} s (load before ${before}, after ${load()})`);
+      console.log(
+        `create, nothing cached (download, extract, prepare): ${create({ KLP_CACHE: cold }).toFixed(1)} s (load before ${before}, after ${load()})`,
+      );
     } finally {
       rmSync(cold, { recursive: true, force: true });
     }

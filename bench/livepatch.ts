@@ -36,11 +36,17 @@ function candidates(kallsyms: string, symvers: string, map: KernelSymbolMap): st
   }
   const exported = parseSymvers(readFileSync(symvers, 'latin1'), symvers);
   // Unique in the dump and in the whole kernel's map (modules not loaded when it was dumped too).
-  return vmlinux.filter((n) => count.get(n) === 1 && !exported.has(n) && !n.startsWith('__') && !/[^A-Za-z0-9_.]/.test(n) && map.definitions(n).length === 1);
+  return vmlinux.filter(
+    (n) => count.get(n) === 1 && !exported.has(n) && !n.startsWith('__') && !/[^A-Za-z0-9_.]/.test(n) && map.definitions(n).length === 1,
+  );
 }
 
 export function benchLivepatch(
-  kernel: { kver: string; kallsyms: string; symvers: string }, map: KernelSymbolMap, functions: number, symbols: number, relocations: number,
+  kernel: { kver: string; kallsyms: string; symvers: string },
+  map: KernelSymbolMap,
+  functions: number,
+  symbols: number,
+  relocations: number,
 ): BenchPatch {
   const name = `klp_bench_${functions}_${symbols}_${relocations}`;
   const dir = join(repoRoot, '.cache', 'bench', kernel.kver, name);
@@ -52,7 +58,8 @@ export function benchLivepatch(
   const picked = Array.from({ length: symbols }, (_, i) => names[Math.floor((i * names.length) / symbols)]);
   const perFunction = relocations / functions;
   const lines = [
-    '#include <linux/module.h>', '#include <linux/livepatch.h>',
+    '#include <linux/module.h>',
+    '#include <linux/livepatch.h>',
     // Under names of our own: the kernel headers declare some of these with their real types.
     ...picked.map((n, i) => `extern char klp_bench_sym_${i}[] __asm__("${n}");`),
   ];
@@ -68,7 +75,11 @@ export function benchLivepatch(
     'static struct klp_patch patch = { .mod = THIS_MODULE, .objs = objs, };',
     'static int bench_init(void) { return klp_enable_patch(&patch); }',
     'static void bench_exit(void) { }',
-    'module_init(bench_init);', 'module_exit(bench_exit);', 'MODULE_LICENSE("GPL");', 'MODULE_INFO(livepatch, "Y");', '',
+    'module_init(bench_init);',
+    'module_exit(bench_exit);',
+    'MODULE_LICENSE("GPL");',
+    'MODULE_INFO(livepatch, "Y");',
+    '',
   );
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${name}.c`), lines.join('\n'));
@@ -84,7 +95,8 @@ export function sampleLivepatch(kernel: { kver: string }): string {
   const ko = join(dir, 'klp_sample_auto.ko');
   if (existsSync(ko)) return ko;
   mkdirSync(dir, { recursive: true });
-  for (const f of ['klp_sample_auto.c', 'Makefile']) writeFileSync(join(dir, f), readFileSync(join(repoRoot, 'samples', 'auto-resolved', f)));
+  for (const f of ['klp_sample_auto.c', 'Makefile'])
+    writeFileSync(join(dir, f), readFileSync(join(repoRoot, 'samples', 'auto-resolved', f)));
   runKbuild(dir, `/lib/modules/${kernel.kver}/build`, join(repoRoot, 'include'));
   return ko;
 }

@@ -118,18 +118,24 @@ try {
   const dbg = dbgVmlinux(kernel?.kver);
   const vmlinux = dbg ?? syntheticVmlinux(dir, 130_000);
   const label = dbg ? 'vmlinux (-dbg)' : 'vmlinux-sized ELF (130k symbols)';
-  row(label, 'klp-convert: read symtab by range, kallsyms order', await time(7, () => {
-    const src = new FileSource(vmlinux);
-    addVmlinuxSymbols(new ElfReader(src, vmlinux), new ObjectSymbols('vmlinux'), kallsymsRulesFor(undefined));
-    src.close();
-  }));
+  row(
+    label,
+    'klp-convert: read symtab by range, kallsyms order',
+    await time(7, () => {
+      const src = new FileSource(vmlinux);
+      addVmlinuxSymbols(new ElfReader(src, vmlinux), new ObjectSymbols('vmlinux'), kallsymsRulesFor(undefined));
+      src.close();
+    }),
+  );
   row(label, 'readelf -sW', await time(5, command('readelf', ['-sW', vmlinux])));
   row(label, 'nm -n', await time(5, command('nm', ['-n', vmlinux])));
 
   // 2a. The whole kernel from the -dbg vmlinux and every module, against readelf dumping the same
   // symbol tables, the two measured alternately in the same run.
   if (!kernel || !dbg) {
-    process.stderr.write('whole-kernel symbols from the -dbg vmlinux skipped: set BENCH_VMLINUX or run scripts/debian-kernel.sh with the -dbg vmlinux\n');
+    process.stderr.write(
+      'whole-kernel symbols from the -dbg vmlinux skipped: set BENCH_VMLINUX or run scripts/debian-kernel.sh with the -dbg vmlinux\n',
+    );
   } else {
     const modules = findModules(kernel.modules);
     const group = `whole kernel: -dbg vmlinux + ${modules.length} modules`;
@@ -139,7 +145,9 @@ try {
     const readelf = () => {
       writeFileSync(dump, '');
       for (let i = 0; i < modules.length; i += 500) {
-        const r = spawnSync('sh', ['-c', 'readelf -sW "$@" >> "$0"', dump, ...(i === 0 ? [dbg] : []), ...modules.slice(i, i + 500)], { stdio: 'ignore' });
+        const r = spawnSync('sh', ['-c', 'readelf -sW "$@" >> "$0"', dump, ...(i === 0 ? [dbg] : []), ...modules.slice(i, i + 500)], {
+          stdio: 'ignore',
+        });
         if (r.status !== 0) throw new Error('readelf failed');
       }
     };
@@ -153,11 +161,15 @@ try {
     row(group, 'readelf -sW of the vmlinux and every module, written to a file', median(readelfMs));
     row(group, 'klp-convert / readelf (issue 13: at most 0.5)', median(oursMs) / median(readelfMs), 'x');
     // The phases, in process.
-    row(group, '  phase: vmlinux symbol table read and put in kallsyms order', await time(3, () => {
-      const src = new FileSource(dbg);
-      addVmlinuxSymbols(new ElfReader(src, dbg), new ObjectSymbols('vmlinux'), kallsymsRulesFor(kernel?.kver));
-      src.close();
-    }));
+    row(
+      group,
+      '  phase: vmlinux symbol table read and put in kallsyms order',
+      await time(3, () => {
+        const src = new FileSource(dbg);
+        addVmlinuxSymbols(new ElfReader(src, dbg), new ObjectSymbols('vmlinux'), kallsymsRulesFor(kernel?.kver));
+        src.close();
+      }),
+    );
     row(group, '  phase: read every module', await time(3, () => buildSymbolMap({ modules: [kernel.modules] })));
     const whole = (await buildSymbolMap({ vmlinux: dbg, modules: [kernel.modules] })).map;
     row(group, '  phase: format the binary map', await time(3, () => formatAnyMap(whole, 'binary')));
@@ -168,30 +180,61 @@ try {
   } else {
     const modules = findModules(kernel.modules);
     const group = `Debian ${kernel.kver} (vmlinux + ${modules.length} modules)`;
-    row(group, 'klp-convert: symbol map, in memory', await time(3, () => buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [kernel.modules], symvers: kernel.symvers })));
-    row(group, 'klp-convert symbols (whole command, map file written)', await time(3, command(process.execPath, [
-      join(import.meta.dirname, '..', 'bin', 'klp-convert.js'), 'symbols', '--kallsyms', kernel.kallsyms, '--modules', kernel.modules,
-      '--symvers', kernel.symvers, '-o', join(dir, 'map'),
-    ])));
+    row(
+      group,
+      'klp-convert: symbol map, in memory',
+      await time(3, () => buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [kernel.modules], symvers: kernel.symvers })),
+    );
+    row(
+      group,
+      'klp-convert symbols (whole command, map file written)',
+      await time(
+        3,
+        command(process.execPath, [
+          join(import.meta.dirname, '..', 'bin', 'klp-convert.js'),
+          'symbols',
+          '--kallsyms',
+          kernel.kallsyms,
+          '--modules',
+          kernel.modules,
+          '--symvers',
+          kernel.symvers,
+          '-o',
+          join(dir, 'map'),
+        ]),
+      ),
+    );
     const dump = join(dir, 'readelf.dump');
-    row(group, 'readelf -sW of every module, written to a file', await time(3, () => {
-      writeFileSync(dump, '');
-      for (let i = 0; i < modules.length; i += 500) {
-        const r = spawnSync('sh', ['-c', 'readelf -sW "$@" >> "$0"', dump, ...modules.slice(i, i + 500)], { stdio: 'ignore' });
-        if (r.status !== 0) throw new Error('readelf failed');
-      }
-    }));
+    row(
+      group,
+      'readelf -sW of every module, written to a file',
+      await time(3, () => {
+        writeFileSync(dump, '');
+        for (let i = 0; i < modules.length; i += 500) {
+          const r = spawnSync('sh', ['-c', 'readelf -sW "$@" >> "$0"', dump, ...modules.slice(i, i + 500)], { stdio: 'ignore' });
+          if (r.status !== 0) throw new Error('readelf failed');
+        }
+      }),
+    );
     if (process.env.BENCH_NM) {
-      row(group, 'upstream recipe: nm -f posix per object', await time(1, () => {
-        for (const m of modules) command('nm', ['-f', 'posix', m])();
-      }));
+      row(
+        group,
+        'upstream recipe: nm -f posix per object',
+        await time(1, () => {
+          for (const m of modules) command('nm', ['-f', 'posix', m])();
+        }),
+      );
     }
     const { map } = await buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [kernel.modules], symvers: kernel.symvers });
     row(group, 'format the map (klp-convert format)', await time(3, () => formatMap(map, 'klp-convert')));
     const mapFile = join(dir, 'map');
     writeFileSync(mapFile, formatMap(map, 'klp-convert'));
     row(group, 'load that map file (what convert and verify do first)', await time(3, () => loadMap(mapFile)));
-    row(group, 'read and check that map file whole (parseMap, for tests and tools)', await time(3, () => parseMap(readFileSync(mapFile, 'latin1'), mapFile)));
+    row(
+      group,
+      'read and check that map file whole (parseMap, for tests and tools)',
+      await time(3, () => parseMap(readFileSync(mapFile, 'latin1'), mapFile)),
+    );
 
     // 3. convert and verify against the whole-kernel map.
     const maps = MAP_FORMATS.map((format) => {
@@ -201,8 +244,12 @@ try {
     });
     const patches = [
       { label: '6-reference livepatch (samples/auto-resolved)', ko: sampleLivepatch(kernel) },
-      ...[[2000, 4000, 8000], [12500, 10000, 50000]].map(([f, s, r]) => ({
-        label: `${r.toLocaleString('en')} relocations to ${s.toLocaleString('en')} symbols`, ko: benchLivepatch(kernel, map, f, s, r).ko,
+      ...[
+        [2000, 4000, 8000],
+        [12500, 10000, 50000],
+      ].map(([f, s, r]) => ({
+        label: `${r.toLocaleString('en')} relocations to ${s.toLocaleString('en')} symbols`,
+        ko: benchLivepatch(kernel, map, f, s, r).ko,
       })),
     ];
     for (const p of patches) {
@@ -218,10 +265,14 @@ try {
         row(`convert, ${p.label}`, `  phase: read the ${what}`, await time(5, () => (loaded = loadMap(m.path))));
         let obj = ElfObject.parse(readFileSync(p.ko), p.ko);
         row(`convert, ${p.label}`, '  phase: parse the module', await time(5, () => (obj = ElfObject.parse(readFileSync(p.ko), p.ko))));
-        row(`convert, ${p.label}`, '  phase: parse the module, resolve and rewrite', await time(5, () => {
-          obj = ElfObject.parse(readFileSync(p.ko), p.ko);
-          convertLivepatch(obj, { map: loaded });
-        }));
+        row(
+          `convert, ${p.label}`,
+          '  phase: parse the module, resolve and rewrite',
+          await time(5, () => {
+            obj = ElfObject.parse(readFileSync(p.ko), p.ko);
+            convertLivepatch(obj, { map: loaded });
+          }),
+        );
         row(`convert, ${p.label}`, '  phase: write', await time(5, () => writeElf(obj)));
         const converted = ElfObject.parse(readFileSync(out), out);
         row(`verify, ${p.label}`, `  phase: verify, ${what} loaded`, await time(5, () => verifyLivepatch(converted, { map: loaded })));

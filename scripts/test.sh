@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything from a fresh Debian machine to the last test: Debian packages and the target kernel
 # (scripts/setup-debian.sh: image, headers, kallsyms dump, -dbg vmlinux, cached outside the
-# checkout), npm ci (which builds dist/), type checks, then every test file, the qemu end-to-end
+# checkout), npm ci (which builds dist/), type checks, Biome (format and lint), then every test file, the qemu end-to-end
 # suite included.
 #
 #   [KVER=REL] scripts/test.sh      REL: a Debian kernel release (default: the installed headers')
@@ -12,5 +12,6 @@ export KVER
 echo "# testing against Debian kernel $KVER" >&2
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent typecheck
+npm run --silent lint
 shopt -s nullglob
 exec node --import tsx --test test/*.test.ts test/e2e/*.test.ts

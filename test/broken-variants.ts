@@ -20,7 +20,12 @@ export interface BrokenVariant {
  */
 export function brokenVariants(valid: Uint8Array): BrokenVariant[] {
   const variants: BrokenVariant[] = [];
-  const make = (name: string, rule: Rule, kernel: RegExp | undefined, edit: (o: ElfObject, klp: RelocationSection, sym: ElfSymbol) => void) => {
+  const make = (
+    name: string,
+    rule: Rule,
+    kernel: RegExp | undefined,
+    edit: (o: ElfObject, klp: RelocationSection, sym: ElfSymbol) => void,
+  ) => {
     const obj = ElfObject.parse(valid, name);
     const klp = obj.relocationSections.find((s) => s.name === '.klp.rela.vmlinux..text');
     const sym = obj.symtab?.symbols.find((y) => y.name === '.klp.sym.vmlinux.ucode_path,2');

@@ -29,7 +29,9 @@ async function runCliWith(args: string[], opts: { cwd?: string; env: Record<stri
     return await runCliInProcess(args);
   } finally {
     process.chdir(cwd);
-    for (const [k, v] of saved) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    for (const [k, v] of saved)
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   }
 }
 
@@ -52,7 +54,10 @@ function sharedBuild(): Promise<SharedBuild> {
     const src = join(dir, 'shared');
     copySources(join(repoRoot, 'test', 'modules', 'unresolved'), src);
     cpSync(join(repoRoot, 'samples', 'auto-resolved', 'klp_sample_auto.c'), join(src, 'klp_sample_auto.c'));
-    writeFileSync(join(src, 'klp_t_notlp.c'), `${readFileSync(join(repoRoot, 'test', 'modules', 'convert', 'klp_t_notlp.c'), 'utf8')}static int unused_on_purpose;\n`);
+    writeFileSync(
+      join(src, 'klp_t_notlp.c'),
+      `${readFileSync(join(repoRoot, 'test', 'modules', 'convert', 'klp_t_notlp.c'), 'utf8')}static int unused_on_purpose;\n`,
+    );
     writeFileSync(join(src, 'Makefile'), `${readFileSync(join(src, 'Makefile'), 'utf8')}obj-m += klp_sample_auto.o klp_t_notlp.o\n`);
     const out = join(dir, 'out');
     return { src, out, r: await runCliInProcess(['build', src, '--kdir', kdir, '-s', map, '-o', out]) };
@@ -68,7 +73,10 @@ test('build: converts the livepatch, hides the modpost warnings it resolved, war
   // Compiler diagnostics stay; kbuild's progress lines go.
   assert.match(r.stderr, /warning: 'unused_on_purpose' defined but not used|warning: ‘unused_on_purpose’ defined but not used/);
   assert.doesNotMatch(r.stderr, /CC \[M\]|Entering directory/);
-  assert.match(r.stderr, /warning: .*klp_t_notlp\.ko references symbols the module loader cannot resolve \(saved_command_line\) but has no MODULE_INFO\(livepatch, "Y"\); not converted/);
+  assert.match(
+    r.stderr,
+    /warning: .*klp_t_notlp\.ko references symbols the module loader cannot resolve \(saved_command_line\) but has no MODULE_INFO\(livepatch, "Y"\); not converted/,
+  );
   assert.ok(existsSync(join(out, 'klp_sample_auto.ko')) && existsSync(join(out, 'klp_t_notlp.ko')));
   const v = await runCliInProcess(['verify', join(out, 'klp_sample_auto.ko'), '-s', map, '--symvers', kernel.symvers]);
   assert.equal(v.status, 0, v.stdout);
@@ -95,7 +103,8 @@ test('build judges the converted module, not modpost: 13 unresolved references, 
   assert.doesNotMatch(r.stderr, /undefined!|suppressed \d+ unresolved/);
   const ko = join(out, 'klp_t_many.ko');
   const syms = readelf('-sW', ko);
-  for (const name of ['nhm_magic.1', 'lvltxt.0', 'dummy_vm_ops.252', '__flags.424', 'nr_threads']) assert.ok(syms.includes(` .klp.sym.vmlinux.${name},0\n`), name);
+  for (const name of ['nhm_magic.1', 'lvltxt.0', 'dummy_vm_ops.252', '__flags.424', 'nr_threads'])
+    assert.ok(syms.includes(` .klp.sym.vmlinux.${name},0\n`), name);
   assert.match(syms, /OBJECT +LOCAL +DEFAULT +\d+ nr_threads\n/, "the module's own static stays");
   const v = await runCliInProcess(['verify', ko, '-s', map, '--symvers', kernel.symvers]);
   assert.equal(v.status, 0, v.stdout);
@@ -104,7 +113,10 @@ test('build judges the converted module, not modpost: 13 unresolved references, 
 test('build: a reference nothing resolves fails the module, naming the symbol', async () => {
   // The shared folder with one more reference: kbuild rebuilds klp_t_many alone.
   const { src } = await sharedBuild();
-  writeFileSync(join(src, 'klp_t_many_static.c'), `${readFileSync(join(src, 'klp_t_many_static.c'), 'utf8')}extern int klp_no_such_symbol_anywhere;\nint klp_t_many_missing(void) { return klp_no_such_symbol_anywhere; }\n`);
+  writeFileSync(
+    join(src, 'klp_t_many_static.c'),
+    `${readFileSync(join(src, 'klp_t_many_static.c'), 'utf8')}extern int klp_no_such_symbol_anywhere;\nint klp_t_many_missing(void) { return klp_no_such_symbol_anywhere; }\n`,
+  );
   const r = await runCliInProcess(['build', src, '--kdir', kdir, '-s', map, '-o', join(dir, 'out-missing')]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /klp_t_many\.ko: 'klp_no_such_symbol_anywhere' is not defined in the target kernel's symbol map/);
@@ -113,12 +125,30 @@ test('build: a reference nothing resolves fails the module, naming the symbol', 
 
 test("modpost's unresolved-symbol lines: the wording up to 6.x, the 7.x one, the suppressed count; other lines are not", () => {
   // scripts/mod/modpost.c: check_exports() of 6.1 ("\"%s\" [%s.ko] undefined!"), of 7.x ("%s.ko: symbol '%s' undefined!").
-  assert.deepEqual(parseModpostLine('WARNING: modpost: "lvltxt" [/tmp/x/klp_t_many.ko] undefined!'), { symbol: 'lvltxt', module: '/tmp/x/klp_t_many.ko' });
-  assert.deepEqual(parseModpostLine('ERROR: modpost: "nr_threads" [e2e/klp_e2e.ko] undefined!'), { symbol: 'nr_threads', module: 'e2e/klp_e2e.ko' });
-  assert.deepEqual(parseModpostLine("WARNING: modpost: /tmp/x/klp_t_many.ko: symbol 'lvltxt' undefined!"), { symbol: 'lvltxt', module: '/tmp/x/klp_t_many.ko' });
-  assert.deepEqual(parseModpostLine("ERROR: modpost: e2e/klp_e2e.ko: symbol 'nr_threads' undefined!"), { symbol: 'nr_threads', module: 'e2e/klp_e2e.ko' });
-  assert.deepEqual(parseModpostLine('WARNING: modpost: suppressed 3 unresolved symbol warnings because there were too many)'), { suppressed: 3 });
-  for (const other of ['  MODPOST /tmp/x/Module.symvers', 'WARNING: modpost: missing MODULE_DESCRIPTION() in /tmp/x/klp_t_many.o', 'make[1]: Leaving directory']) {
+  assert.deepEqual(parseModpostLine('WARNING: modpost: "lvltxt" [/tmp/x/klp_t_many.ko] undefined!'), {
+    symbol: 'lvltxt',
+    module: '/tmp/x/klp_t_many.ko',
+  });
+  assert.deepEqual(parseModpostLine('ERROR: modpost: "nr_threads" [e2e/klp_e2e.ko] undefined!'), {
+    symbol: 'nr_threads',
+    module: 'e2e/klp_e2e.ko',
+  });
+  assert.deepEqual(parseModpostLine("WARNING: modpost: /tmp/x/klp_t_many.ko: symbol 'lvltxt' undefined!"), {
+    symbol: 'lvltxt',
+    module: '/tmp/x/klp_t_many.ko',
+  });
+  assert.deepEqual(parseModpostLine("ERROR: modpost: e2e/klp_e2e.ko: symbol 'nr_threads' undefined!"), {
+    symbol: 'nr_threads',
+    module: 'e2e/klp_e2e.ko',
+  });
+  assert.deepEqual(parseModpostLine('WARNING: modpost: suppressed 3 unresolved symbol warnings because there were too many)'), {
+    suppressed: 3,
+  });
+  for (const other of [
+    '  MODPOST /tmp/x/Module.symvers',
+    'WARNING: modpost: missing MODULE_DESCRIPTION() in /tmp/x/klp_t_many.o',
+    'make[1]: Leaving directory',
+  ]) {
     assert.equal(parseModpostLine(other), undefined, other);
   }
 });
@@ -133,8 +163,16 @@ test('build: folder names kbuild would run as make or shell code are refused bef
     const r = await runCliWith(['build', src, '--kdir', kdir, '-s', map], { cwd: work, env: { HOME: home } });
     assert.equal(r.status, 1, r.stderr);
     assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
-    assert.match(r.stderr, /^klp-convert: cannot build with the module folder ".*": kbuild would run its characters .* as make or shell code/);
+    assert.match(
+      r.stderr,
+      /^klp-convert: cannot build with the module folder ".*": kbuild would run its characters .* as make or shell code/,
+    );
     assert.ok(!existsSync(join(src, 'klp_sample_auto.ko')));
   }
-  for (const place of [home, work, dir, kdir, repoRoot]) assert.deepEqual(listDir(place).filter((f) => f.startsWith('klp-pwned')), [], place);
+  for (const place of [home, work, dir, kdir, repoRoot])
+    assert.deepEqual(
+      listDir(place).filter((f) => f.startsWith('klp-pwned')),
+      [],
+      place,
+    );
 });

@@ -40,10 +40,16 @@ test('--include-dir prints the folder holding klp-convert.h', async () => {
 
 test('copy: unreadable input, non-ELF input, unwritable output: one line, exit 1', async () => {
   for (const [args, message] of [
-    [['copy', '/nonexistent.o', '/tmp/x.o'], "klp-convert: cannot read input /nonexistent.o: no such file or directory\n"],
+    [['copy', '/nonexistent.o', '/tmp/x.o'], 'klp-convert: cannot read input /nonexistent.o: no such file or directory\n'],
     [['copy', '/etc/passwd', '/tmp/x.o'], 'klp-convert: /etc/passwd: not an ELF file (bad magic number)\n'],
-    [['copy', '/bin/true', '/tmp/x.o'], 'klp-convert: /bin/true: objects with program headers (executables, shared objects) cannot be written, only relocatable objects\n'],
-    [['copy', join(repoRoot, 'test/fixtures/cross/fixture-s390.o'), '/nonexistent/dir/x.o'], 'klp-convert: cannot write /nonexistent/dir/x.o: no such file or directory\n'],
+    [
+      ['copy', '/bin/true', '/tmp/x.o'],
+      'klp-convert: /bin/true: objects with program headers (executables, shared objects) cannot be written, only relocatable objects\n',
+    ],
+    [
+      ['copy', join(repoRoot, 'test/fixtures/cross/fixture-s390.o'), '/nonexistent/dir/x.o'],
+      'klp-convert: cannot write /nonexistent/dir/x.o: no such file or directory\n',
+    ],
   ] as const) {
     const r = await runCliInProcess([...args]);
     assert.equal(r.status, 1);

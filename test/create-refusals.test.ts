@@ -30,12 +30,17 @@ function refused(patch: string): string {
   assert.equal(r.status, 1, r.stderr);
   assert.equal(r.stdout, '');
   assert.equal(existsSync(out), false);
-  return r.stderr.split('\n').filter((l) => !l.startsWith('klp-convert create: [')).join('\n');
+  return r.stderr
+    .split('\n')
+    .filter((l) => !l.startsWith('klp-convert create: ['))
+    .join('\n');
 }
 
 /** The shipped kernel's symbol table line of `name` (objdump -t: address, flags, section, size, name). */
 function shippedSymbol(name: string): { address: string; section: string } | undefined {
-  const line = execFileSync('objdump', ['-t', dbgVmlinux], { encoding: 'utf8', maxBuffer: 1 << 28 }).split('\n').find((l) => l.endsWith(` ${name}`));
+  const line = execFileSync('objdump', ['-t', dbgVmlinux], { encoding: 'utf8', maxBuffer: 1 << 28 })
+    .split('\n')
+    .find((l) => l.endsWith(` ${name}`));
   const m = line ? /^([0-9a-f]+)\s.*\s(\S+)\s+[0-9a-f]+\s+\S+$/.exec(line) : null;
   return m ? { address: m[1], section: m[2] } : undefined;
 }
@@ -49,26 +54,35 @@ function shippedFentry(name: string): boolean {
 
 describe('create refuses what a livepatch cannot do, naming the symbol and the reason', () => {
   test('an assembly file: refused before any kernel tree is touched', () => {
-    assert.equal(refused('refuse-asm'), `klp-convert: cannot create a livepatch:
+    assert.equal(
+      refused('refuse-asm'),
+      `klp-convert: cannot create a livepatch:
   - arch/x86/lib/clear_page_64.S: assembly files cannot be livepatched (no ftrace sites, no function boundaries the diff can trust)
-`);
+`,
+    );
   });
 
   test('a change to __init code (proc_cmdline_init, freed after boot)', () => {
     // The kernel's own placement of the function: .init.text, freed by free_initmem().
     assert.equal(shippedSymbol('proc_cmdline_init')?.section, '.init.text');
-    assert.equal(refused('refuse-init'), `klp-convert: fs/proc/cmdline.c: the patch changes what a livepatch cannot:
+    assert.equal(
+      refused('refuse-init'),
+      `klp-convert: fs/proc/cmdline.c: the patch changes what a livepatch cannot:
   - proc_cmdline_init: changes __init/__exit code (.init.text): it ran at boot or load and is gone; a livepatch cannot replace it
-`);
+`,
+    );
   });
 
   test('a change to a notrace function (core_kernel_text, no ftrace site)', () => {
     // The shipped code: core_kernel_text has no `call __fentry__` at its entry, a traced function has.
     assert.equal(shippedFentry('core_kernel_text'), false);
     assert.equal(shippedFentry('param_set_charp'), true);
-    assert.equal(refused('refuse-notrace'), `klp-convert: kernel/extable.c: the patch changes what a livepatch cannot:
+    assert.equal(
+      refused('refuse-notrace'),
+      `klp-convert: kernel/extable.c: the patch changes what a livepatch cannot:
   - core_kernel_text: has no ftrace site (notrace, or inline code the compiler emitted out of line): the kernel cannot redirect it; patch its callers instead
-`);
+`,
+    );
   });
 });
 
@@ -83,15 +97,19 @@ describe('__LINE__ of unchanged code stays put on a real compile (#line directiv
     const out = join(work, 'line-stable.ko');
     const r = runCli(['create', '--kernel', KVER, '--dry-run', '--json', '-o', out, join(patches, 'line-stable.patch')]);
     assert.equal(r.status, 0, r.stderr);
-    const j = JSON.parse(r.stdout) as { output: string | null; functions: { name: string; oldName: string; unit: string; reason: string; via: string[]; sympos: number; shipped: string }[] };
-    assert.deepEqual(j.functions.map((f) => [f.unit, f.name, f.oldName, f.reason, f.via, f.sympos, f.shipped]), [
-      ['kernel/params.c', 'param_set_charp', 'param_set_charp', 'inlined-callee-changed', ['kmalloc_parameter'], 0, 'identical'],
-    ]);
+    const j = JSON.parse(r.stdout) as {
+      output: string | null;
+      functions: { name: string; oldName: string; unit: string; reason: string; via: string[]; sympos: number; shipped: string }[];
+    };
+    assert.deepEqual(
+      j.functions.map((f) => [f.unit, f.name, f.oldName, f.reason, f.via, f.sympos, f.shipped]),
+      [['kernel/params.c', 'param_set_charp', 'param_set_charp', 'inlined-callee-changed', ['kmalloc_parameter'], 0, 'identical']],
+    );
     assert.equal(j.output, null);
     assert.equal(existsSync(out), false);
   });
 
-  test('without the #line directives the same patch moves param_sysfs_init\'s __LINE__ and the __bug_table lines', () => {
+  test("without the #line directives the same patch moves param_sysfs_init's __LINE__ and the __bug_table lines", () => {
     const progress = () => {};
     const tree = prepareTree(kernelTarget(KVER), progress);
     const unit = 'kernel/params.c';
@@ -120,7 +138,10 @@ describe('__LINE__ of unchanged code stays put on a real compile (#line directiv
     assert.notEqual(bugTable(bare), bugTable(original));
     assert.equal(bugTable(lined), bugTable(original));
     const edited = new Set(['kmalloc_parameter']);
-    assert.deepEqual(diffUnit(original, bare, edited).refusals.map((r) => r.symbol), ['param_sysfs_init']);
+    assert.deepEqual(
+      diffUnit(original, bare, edited).refusals.map((r) => r.symbol),
+      ['param_sysfs_init'],
+    );
     assert.deepEqual(diffUnit(original, lined, edited).refusals, []);
   });
 });

@@ -35,7 +35,13 @@ test('edited lines map to the function that holds them', () => {
   const [fp] = parsePatch(patch, 'p');
   const src = 'static int f(void)\n{\n\treturn 1;\n}\n\nint g(void)\n{\n\treturn 0;\n}\n';
   const ranges = functionRanges(src);
-  assert.deepEqual(ranges.map((r) => [r.name, r.first, r.last]), [['f', 1, 4], ['g', 6, 9]]);
+  assert.deepEqual(
+    ranges.map((r) => [r.name, r.first, r.last]),
+    [
+      ['f', 1, 4],
+      ['g', 6, 9],
+    ],
+  );
   const edited = [...editedOldLines(fp)];
   assert.deepEqual(edited, [3]);
 });
@@ -51,7 +57,7 @@ test('a patch without file headers is refused', () => {
   assert.throws(() => parsePatch('hello\n', 'p'), /not a unified diff/);
 });
 
-test('a unit\'s dependency list is read from the .cmd file fixdep writes; config options are not files', () => {
+test("a unit's dependency list is read from the .cmd file fixdep writes; config options are not files", () => {
   // The shape of scripts/basic/fixdep.c's output (Linux 6.1), as in <build>/fs/proc/.cmdline.o.cmd.
   const cmd = `savedcmd_fs/proc/cmdline.o := gcc-12 -Wp,-MMD,fs/proc/.cmdline.o.d -c -o fs/proc/cmdline.o /src/fs/proc/cmdline.c
 
@@ -67,12 +73,17 @@ fs/proc/cmdline.o: $(deps_fs/proc/cmdline.o)
 
 $(deps_fs/proc/cmdline.o):
 `;
-  assert.deepEqual(depsOf(cmd), { source: '/src/fs/proc/cmdline.c', deps: ['/src/include/linux/compiler-version.h', '/src/fs/proc/internal.h', '/src/include/linux/kconfig.h'] });
+  assert.deepEqual(depsOf(cmd), {
+    source: '/src/fs/proc/cmdline.c',
+    deps: ['/src/include/linux/compiler-version.h', '/src/fs/proc/internal.h', '/src/include/linux/kconfig.h'],
+  });
 });
 
-test('headers under include/ and arch/*/include/ are global; a folder\'s own headers are not', () => {
-  for (const h of ['include/linux/sched.h', 'arch/x86/include/asm/ftrace.h', 'include/uapi/linux/fs.h']) assert.equal(isGlobalHeader(h), true, h);
-  for (const h of ['fs/proc/internal.h', 'kernel/printk/printk_ringbuffer.h', 'arch/x86/kernel/cpu/cpu.h']) assert.equal(isGlobalHeader(h), false, h);
+test("headers under include/ and arch/*/include/ are global; a folder's own headers are not", () => {
+  for (const h of ['include/linux/sched.h', 'arch/x86/include/asm/ftrace.h', 'include/uapi/linux/fs.h'])
+    assert.equal(isGlobalHeader(h), true, h);
+  for (const h of ['fs/proc/internal.h', 'kernel/printk/printk_ringbuffer.h', 'arch/x86/kernel/cpu/cpu.h'])
+    assert.equal(isGlobalHeader(h), false, h);
 });
 
 test('the same patch gives the same module, byte for byte (prepared tree of the kernel under test)', async () => {

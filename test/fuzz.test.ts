@@ -12,11 +12,23 @@ import { tempDir } from './helpers.js';
 test('fuzz: 2,000 seeded executions, no crash, hang, memory blow-up or bad output', async () => {
   const findings = tempDir('klpc-findings-');
   const r = await runFuzz({
-    seed: 20261125, count: 2000, timeLimitMs: 10_000, rssLimitMb: 1024, readelfEvery: 20, findings, kinds: ['elf', 'compressed', 'map', 'kallsyms'],
+    seed: 20261125,
+    count: 2000,
+    timeLimitMs: 10_000,
+    rssLimitMb: 1024,
+    readelfEvery: 20,
+    findings,
+    kinds: ['elf', 'compressed', 'map', 'kallsyms'],
   });
   assert.equal(r.executions, 2000);
-  assert.deepEqual(r.findings.map((f) => `case ${f.index} (${f.entry}, ${f.label}): ${f.problem}`), []);
+  assert.deepEqual(
+    r.findings.map((f) => `case ${f.index} (${f.entry}, ${f.label}): ${f.problem}`),
+    [],
+  );
   // Both outcomes must be reached, or the round no longer tests what it claims to.
-  const sum = (status: number) => Object.entries(r.statuses).filter(([k]) => k.endsWith(` ${status}`)).reduce((n, [, v]) => n + v, 0);
+  const sum = (status: number) =>
+    Object.entries(r.statuses)
+      .filter(([k]) => k.endsWith(` ${status}`))
+      .reduce((n, [, v]) => n + v, 0);
   assert.ok(sum(0) > 200 && sum(1) > 200, `statuses ${JSON.stringify(r.statuses)}`);
 });

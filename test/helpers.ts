@@ -45,7 +45,12 @@ export interface CliResult {
 
 /** The CLI in a process of its own: for a working folder or environment of its own, and the bin entry. */
 export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliResult {
-  const r = spawnSync(process.execPath, [...cliArgs, ...args], { encoding: 'utf8', cwd: opts.cwd, env: { ...process.env, ...opts.env }, maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, [...cliArgs, ...args], {
+    encoding: 'utf8',
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    maxBuffer: 1 << 28,
+  });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -86,6 +91,7 @@ export interface DebianKernel {
  */
 export function targetRelease(): string | undefined {
   if (process.env.KVER) return process.env.KVER;
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own ${field} syntax
   const r = spawnSync('dpkg-query', ['-W', '-f=${Depends}', 'linux-headers-amd64'], { encoding: 'utf8' });
   return /linux-headers-(\S+?-amd64)\b/.exec(r.stdout ?? '')?.[1];
 }
@@ -102,12 +108,16 @@ export function debianKernel(): DebianKernel | undefined {
   const dir = join(kernelCache(), 'debian', kver);
   const root = join(dir, 'root');
   // Up to 6.12 the image puts its files in lib/modules and boot/; from 7.x in usr/lib/modules.
-  const modules = [join(root, 'lib', 'modules', kver), join(root, 'usr', 'lib', 'modules', kver)].find((m) => existsSync(join(m, 'kernel')));
+  const modules = [join(root, 'lib', 'modules', kver), join(root, 'usr', 'lib', 'modules', kver)].find((m) =>
+    existsSync(join(m, 'kernel')),
+  );
   if (!modules) return undefined;
   const kdir = join(root, 'usr', 'src', `linux-headers-${kver}`);
   const dbg = join(dir, 'vmlinux-dbg');
   return {
-    kver, kdir, modules,
+    kver,
+    kdir,
+    modules,
     vmlinux: join(dir, 'vmlinux'),
     kallsyms: join(dir, 'kallsyms.txt'),
     symvers: join(kdir, 'Module.symvers'),
@@ -119,7 +129,9 @@ export function debianKernel(): DebianKernel | undefined {
 export function requireDebianKernel(): DebianKernel {
   const k = debianKernel();
   if (!k || !existsSync(k.kallsyms) || !existsSync(k.symvers)) {
-    throw new Error(`Debian kernel ${targetRelease() ?? '(no KVER)'} missing: run KVER=<release> scripts/setup-debian.sh (scripts/test.sh does it first)`);
+    throw new Error(
+      `Debian kernel ${targetRelease() ?? '(no KVER)'} missing: run KVER=<release> scripts/setup-debian.sh (scripts/test.sh does it first)`,
+    );
   }
   return k;
 }

@@ -24,8 +24,23 @@ const kernel = requireDebianKernel();
 // A map of the names the annotated sample uses, from Debian's kallsyms dump (every line of each
 // name kept, so positions are the kernel's).
 const mapFile = join(dir, 'seed.map');
-const names = new Set(['saved_command_line', 'ucode_path', 'seq_printf', '__ksymtab_seq_printf', 'klp_enable_patch', '__ksymtab_klp_enable_patch', '__fentry__', '__x86_return_thunk']);
-writeFileSync(join(dir, 'k.txt'), readFileSync(kernel.kallsyms, 'latin1').split('\n').filter((l) => names.has(l.split(' ')[2] ?? '')).join('\n'));
+const names = new Set([
+  'saved_command_line',
+  'ucode_path',
+  'seq_printf',
+  '__ksymtab_seq_printf',
+  'klp_enable_patch',
+  '__ksymtab_klp_enable_patch',
+  '__fentry__',
+  '__x86_return_thunk',
+]);
+writeFileSync(
+  join(dir, 'k.txt'),
+  readFileSync(kernel.kallsyms, 'latin1')
+    .split('\n')
+    .filter((l) => names.has(l.split(' ')[2] ?? ''))
+    .join('\n'),
+);
 assert.equal((await runCliInProcess(['symbols', '--kallsyms', join(dir, 'k.txt'), '-o', mapFile])).status, 0);
 
 let n = 0;
@@ -62,11 +77,18 @@ describe('the fuzzing reproducers (test/fixtures/hostile)', () => {
 
   test('e_shnum 0 with a section count of 2^60 in section 0', async () => {
     const out = outPath();
-    await refused(['copy', repro('shnum-nan.ko'), out], /^klp-convert: .*shnum-nan\.ko: section count beyond 2\^53 \(e_shnum 0, from section 0's sh_size\) does not fit in the file \(7088 bytes\)\n$/, out);
+    await refused(
+      ['copy', repro('shnum-nan.ko'), out],
+      /^klp-convert: .*shnum-nan\.ko: section count beyond 2\^53 \(e_shnum 0, from section 0's sh_size\) does not fit in the file \(7088 bytes\)\n$/,
+      out,
+    );
   });
 
   test('section 0 typed SHT_SYMTAB, read whole or by range (symbols --keep-going)', async () => {
-    await refused(['inspect', repro('section0-symtab.ko')], /section0-symtab\.ko: section \[0\]: section 0 must be the null section \(SHT_NULL\), not type 2\n$/);
+    await refused(
+      ['inspect', repro('section0-symtab.ko')],
+      /section0-symtab\.ko: section \[0\]: section 0 must be the null section \(SHT_NULL\), not type 2\n$/,
+    );
     const mods = join(dir, 'mods-6g');
     mkdirSync(mods);
     copyFileSync(repro('section0-symtab-6g.ko'), join(mods, 'bad.ko'));
@@ -80,11 +102,23 @@ describe('the fuzzing reproducers (test/fixtures/hostile)', () => {
 
   test('a string table without its final NUL is refused, naming it', async () => {
     const out = outPath();
-    await refused(['convert', '--symbols', mapFile, repro('strtab-no-nul.ko'), out], /strtab-no-nul\.ko: section \.strtab: string table does not end with a NUL byte\n$/, out);
-    await refused(['convert', '--symbols', mapFile, repro('shstrtab-no-nul.ko'), out], /shstrtab-no-nul\.ko: section \[\d+\]: string table does not end with a NUL byte\n$/, out);
+    await refused(
+      ['convert', '--symbols', mapFile, repro('strtab-no-nul.ko'), out],
+      /strtab-no-nul\.ko: section \.strtab: string table does not end with a NUL byte\n$/,
+      out,
+    );
+    await refused(
+      ['convert', '--symbols', mapFile, repro('shstrtab-no-nul.ko'), out],
+      /shstrtab-no-nul\.ko: section \[\d+\]: string table does not end with a NUL byte\n$/,
+      out,
+    );
   });
 
-  for (const [file, align] of [['align-1g.ko', 2 ** 30], ['align-2g.ko', 2 ** 31], ['align-2t.ko', 2 ** 40]] as const) {
+  for (const [file, align] of [
+    ['align-1g.ko', 2 ** 30],
+    ['align-2g.ko', 2 ** 31],
+    ['align-2t.ko', 2 ** 40],
+  ] as const) {
     test(`sh_addralign ${align} is refused by copy and convert (${file})`, async () => {
       const out = outPath();
       const message = new RegExp(`section \\.comment: sh_addralign ${align} is beyond the 65536 bytes an object needs\\n$`);
@@ -96,7 +130,11 @@ describe('the fuzzing reproducers (test/fixtures/hostile)', () => {
   for (const file of ['annot-nobits.ko', 'annot-nobits-huge.ko', 'annot-nobits-3g.ko', 'annot-nobits-100k.ko']) {
     test(`an SHT_NOBITS annotation section: convert refuses, inspect lists no annotation (${file})`, async () => {
       const out = outPath();
-      await refused(['convert', '--symbols', mapFile, repro(file), out], /annotation section \.klp\.module_relocs\.vmlinux: is SHT_NOBITS: its entries are not in the file/, out);
+      await refused(
+        ['convert', '--symbols', mapFile, repro(file), out],
+        /annotation section \.klp\.module_relocs\.vmlinux: is SHT_NOBITS: its entries are not in the file/,
+        out,
+      );
       const r = await runCliInProcess(['inspect', repro(file), '--json']);
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(JSON.parse(r.stdout).annotations, []);
@@ -115,7 +153,11 @@ describe('the fuzzing reproducers (test/fixtures/hostile)', () => {
     const mods = join(dir, 'mods-corrupt-zst');
     mkdirSync(mods);
     copyFileSync(repro('corrupt-name.ko.zst'), join(mods, 'corrupt-name.ko.zst'));
-    await refused(['symbols', '--modules', mods, '-o', join(dir, 'z.map')], /corrupt-name\.ko\.zst: cannot decompress \(zstd\): corrupt zstd data \(a block, the declared content size or the content checksum does not hold\)/, join(dir, 'z.map'));
+    await refused(
+      ['symbols', '--modules', mods, '-o', join(dir, 'z.map')],
+      /corrupt-name\.ko\.zst: cannot decompress \(zstd\): corrupt zstd data \(a block, the declared content size or the content checksum does not hold\)/,
+      join(dir, 'z.map'),
+    );
     // Valid, only its window is huge: the zstd tool itself needs --memory to decode it.
     const window = readFileSync(repro('zstd-window-2g.ko.zst'));
     const reference = execFileSync('zstd', ['-d', '-c', '--memory=2048MB'], { input: window, maxBuffer: 1 << 24 });
@@ -129,7 +171,11 @@ describe('the fuzzing reproducers (test/fixtures/hostile)', () => {
     mkdirSync(mods);
     copyFileSync(repro('zstd-corrupt-sequences.ko.zst'), join(mods, 'seq.ko.zst'));
     assert.throws(() => execFileSync('zstd', ['-d', '-c', '-q', join(mods, 'seq.ko.zst')], { stdio: 'pipe' }));
-    await refused(['symbols', '--modules', mods, '-o', join(dir, 'zseq.map')], /seq\.ko\.zst: cannot decompress \(zstd\): corrupt zstd data/, join(dir, 'zseq.map'));
+    await refused(
+      ['symbols', '--modules', mods, '-o', join(dir, 'zseq.map')],
+      /seq\.ko\.zst: cannot decompress \(zstd\): corrupt zstd data/,
+      join(dir, 'zseq.map'),
+    );
   });
 });
 
@@ -154,7 +200,9 @@ test('100,000 annotation entries are refused in linear time (it finishes)', asyn
 
 describe('SHT_SYMTAB_SHNDX and extended section indices', () => {
   test('.modinfo retyped SHT_SYMTAB_SHNDX is refused, not regenerated (livepatch= would be lost)', async () => {
-    const path = edited('shndx-modinfo.ko', (b, r) => b.writeUInt32LE(SHT_SYMTAB_SHNDX, shdrField(r, r.sectionByName('.modinfo')!.index, 'type')));
+    const path = edited('shndx-modinfo.ko', (b, r) =>
+      b.writeUInt32LE(SHT_SYMTAB_SHNDX, shdrField(r, r.sectionByName('.modinfo')!.index, 'type')),
+    );
     const out = outPath();
     await refused(['copy', path, out], /section \.modinfo: SHT_SYMTAB_SHNDX links to \[0\], which is not a symbol table\n$/, out);
     const linked = edited('shndx-modinfo-linked.ko', (b, r) => {
@@ -174,7 +222,7 @@ describe('SHT_SYMTAB_SHNDX and extended section indices', () => {
     obj.symtab!.add(new ElfSymbol({ name: 'far_away', bind: STB_GLOBAL, type: STT_OBJECT, section: last }));
     const path = join(dir, 'xindex.ko');
     writeFileSync(path, writeElf(obj));
-    assert.ok(!obj.sections.some((s) => s.type === SHT_SYMTAB_SHNDX), 'the caller\'s section list is left as it was');
+    assert.ok(!obj.sections.some((s) => s.type === SHT_SYMTAB_SHNDX), "the caller's section list is left as it was");
     assert.deepEqual(obj.symtab!.symbols.slice(0, before.length), before);
 
     const sections = readelf('-SW', path);
@@ -193,12 +241,16 @@ describe('SHT_SYMTAB_SHNDX and extended section indices', () => {
     const i = [...Array(v.count).keys()].find((k) => v.name(k) === 'far_away')!;
     assert.equal(v.rawShndx(i), SHN_XINDEX);
     bytes.writeUInt32LE(0, table.offset + i * 4);
-    assert.throws(() => ElfObject.parse(bytes, 'x.ko'), (e: unknown) => e instanceof ElfError && /section \.symtab: symbol \d+ uses SHN_XINDEX but its extended section index is 0/.test(e.message));
+    assert.throws(
+      () => ElfObject.parse(bytes, 'x.ko'),
+      (e: unknown) =>
+        e instanceof ElfError && /section \.symtab: symbol \d+ uses SHN_XINDEX but its extended section index is 0/.test(e.message),
+    );
   });
 });
 
 describe('the writer', () => {
-  test('keeps its caller\'s symbol order and writes locals first', () => {
+  test("keeps its caller's symbol order and writes locals first", () => {
     const obj = ElfObject.parse(readFileSync(seed), seed);
     const symbols = obj.symtab!.symbols;
     const global = symbols.findIndex((y) => y.bind === STB_GLOBAL);
@@ -258,9 +310,16 @@ describe('decompression: limits and integrity checks', () => {
   const plain = readFileSync(seed);
 
   /** A zstd frame by hand (RFC 8878): 4-byte content size, raw or RLE blocks, optional checksum. */
-  async function zstdFrame(blocks: ({ raw: Uint8Array } | { rle: number; size: number })[], contentSize: number | undefined, checksumOf?: Uint8Array, windowLog = 21): Promise<Buffer> {
+  async function zstdFrame(
+    blocks: ({ raw: Uint8Array } | { rle: number; size: number })[],
+    contentSize: number | undefined,
+    checksumOf?: Uint8Array,
+    windowLog = 21,
+  ): Promise<Buffer> {
     // Frame header descriptor: 4-byte content size when given, checksum flag; then the window descriptor.
-    const parts: Buffer[] = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, (contentSize === undefined ? 0 : 0x80) | (checksumOf ? 0x04 : 0), (windowLog - 10) << 3])];
+    const parts: Buffer[] = [
+      Buffer.from([0x28, 0xb5, 0x2f, 0xfd, (contentSize === undefined ? 0 : 0x80) | (checksumOf ? 0x04 : 0), (windowLog - 10) << 3]),
+    ];
     if (contentSize !== undefined) {
       const fcs = Buffer.alloc(4);
       fcs.writeUInt32LE(contentSize);
@@ -291,21 +350,35 @@ describe('decompression: limits and integrity checks', () => {
   });
 
   test('zstd: a declared size past the limit, or more than the blocks hold, is refused before decoding', async () => {
-    const bomb = await zstdFrame(Array.from({ length: 2049 }, () => ({ rle: 0, size: 128 * 1024 })), 2049 * 128 * 1024);
+    const bomb = await zstdFrame(
+      Array.from({ length: 2049 }, () => ({ rle: 0, size: 128 * 1024 })),
+      2049 * 128 * 1024,
+    );
     assert.ok(bomb.length < 10_000, `${bomb.length} bytes`);
     await assert.rejects(decompress(bomb), /decompresses to more than 268435456 bytes/);
-    const undeclared = await zstdFrame(Array.from({ length: 2049 }, () => ({ rle: 0, size: 128 * 1024 })), undefined);
+    const undeclared = await zstdFrame(
+      Array.from({ length: 2049 }, () => ({ rle: 0, size: 128 * 1024 })),
+      undefined,
+    );
     await assert.rejects(decompress(undeclared), /decompresses to more than 268435456 bytes/);
     // Undeclared size, 128 MiB window, 300 full blocks: decoded into a buffer of what the blocks
     // hold, with no window (fzstd, used before, shifted a 64 MiB window 300 times).
-    const wide = await zstdFrame(Array.from({ length: 300 }, () => ({ rle: 0, size: 128 * 1024 })), undefined, undefined, 27);
+    const wide = await zstdFrame(
+      Array.from({ length: 300 }, () => ({ rle: 0, size: 128 * 1024 })),
+      undefined,
+      undefined,
+      27,
+    );
     assert.deepEqual(Buffer.from(await decompress(wide)), Buffer.alloc(300 * 128 * 1024));
     const liar = await zstdFrame([{ rle: 0, size: 100 }], 1 << 20);
     await assert.rejects(decompress(liar), /declares 1048576 bytes but its blocks hold at most 100/);
     const mods = join(dir, 'mods-zbomb');
     mkdirSync(mods);
     writeFileSync(join(mods, 'bomb.ko.zst'), bomb);
-    await refused(['symbols', '--modules', mods, '-o', join(dir, 'zb.map')], /bomb\.ko\.zst: cannot decompress \(zstd\): decompresses to more than 268435456 bytes/);
+    await refused(
+      ['symbols', '--modules', mods, '-o', join(dir, 'zb.map')],
+      /bomb\.ko\.zst: cannot decompress \(zstd\): decompresses to more than 268435456 bytes/,
+    );
   });
 
   test('zstd as the zstd tool writes it, from a file (content size declared) or a pipe (not), decodes', async () => {
@@ -314,7 +387,11 @@ describe('decompression: limits and integrity checks', () => {
     assert.notDeepEqual(packed, piped, 'the piped frame leaves out the content size');
     assert.deepEqual(Buffer.from(await decompress(packed)), plain);
     assert.deepEqual(Buffer.from(await decompress(piped)), plain);
-    const frame = await zstdFrame([{ raw: plain.subarray(0, 5000) }, { rle: 7, size: 3000 }, { raw: plain.subarray(5000) }], undefined, Buffer.concat([plain.subarray(0, 5000), Buffer.alloc(3000, 7), plain.subarray(5000)]));
+    const frame = await zstdFrame(
+      [{ raw: plain.subarray(0, 5000) }, { rle: 7, size: 3000 }, { raw: plain.subarray(5000) }],
+      undefined,
+      Buffer.concat([plain.subarray(0, 5000), Buffer.alloc(3000, 7), plain.subarray(5000)]),
+    );
     assert.equal((await decompress(frame)).length, plain.length + 3000);
   });
 
@@ -324,7 +401,10 @@ describe('decompression: limits and integrity checks', () => {
     for (const at of [packed.length - 8, packed.length - 4]) {
       const bad = Buffer.from(packed);
       bad[at] ^= 1;
-      await assert.rejects(decompress(bad), (e: unknown) => e instanceof DecompressError && /incorrect (data|length) check/.test(e.message));
+      await assert.rejects(
+        decompress(bad),
+        (e: unknown) => e instanceof DecompressError && /incorrect (data|length) check/.test(e.message),
+      );
     }
     await assert.rejects(decompress(gzipSync(Buffer.alloc(4 << 20)), 1 << 20), /decompresses to more than 1048576 bytes/);
   });
@@ -358,7 +438,14 @@ describe('output', () => {
 
   test('stdout closed early (inspect --json | head -c 100): no stack trace, exit 141 like a command killed by SIGPIPE', () => {
     const big = join(kernel.modules, 'kernel', 'drivers', 'gpu', 'drm', 'amd', 'amdgpu', 'amdgpu.ko');
-    const r = spawnSync('bash', ['-c', `"${process.execPath}" ${cliArgs.map((a) => `"${a}"`).join(' ')} inspect --json "${big}" | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `"${process.execPath}" ${cliArgs.map((a) => `"${a}"`).join(' ')} inspect --json "${big}" | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`,
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.stderr, '');
     assert.equal(r.stdout, '141\n');
   });

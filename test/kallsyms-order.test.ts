@@ -87,13 +87,35 @@ test('vmlinux: kallsyms order of same-address ties, ignore lists and absolute sy
     '__gp', // absolute, kept, lowest address
     'tie_low',
     // A: non-weak before weak; of those, not linker-provided first; then fewer underscores
-    'tie_plain', '_tie_one', '__tie_two', '__start_tie', 'tie_weak',
+    'tie_plain',
+    '_tie_one',
+    '__tie_two',
+    '__start_tie',
+    'tie_weak',
     // B: ___tie_three (not linker-provided) before __tie_end (linker-provided), weak last
-    '___tie_three', '__tie_end', 'tie_b_weak',
+    '___tie_three',
+    '__tie_end',
+    'tie_b_weak',
     'tie_high',
   ]);
-  for (const gone of ['kallsyms_names', 'kallsyms_seqs_of_names', '_SDA_BASE_', '__efistub_tie', '__kcfi_typeid_tie', 'tie_veneer', 'tie_from_thumb',
-    'tie.long_branch.x', '__crc_tie', '__kstrtab_tie', '__kstrtabns_tie', 'tie_abs', 'tie_local_abs']) {
-    assert.ok(v.names.every((n, i) => n !== gone || !v.listed[i]), `${gone} is not in kallsyms`);
+  for (const gone of [
+    'kallsyms_names',
+    'kallsyms_seqs_of_names',
+    '_SDA_BASE_',
+    '__efistub_tie',
+    '__kcfi_typeid_tie',
+    'tie_veneer',
+    'tie_from_thumb',
+    'tie.long_branch.x',
+    '__crc_tie',
+    '__kstrtab_tie',
+    '__kstrtabns_tie',
+    'tie_abs',
+    'tie_local_abs',
+  ]) {
+    assert.ok(
+      v.names.every((n, i) => n !== gone || !v.listed[i]),
+      `${gone} is not in kallsyms`,
+    );
   }
 });

@@ -27,7 +27,10 @@ const samples = ['auto-resolved/klp_sample_auto.c', 'annotated/klp_sample_annota
 
 /** Every file under `dir` (recursively), for the cache key. */
 function files(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).map((f) => join(dir, f)).filter((f) => statSync(f).isFile()).sort();
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => join(dir, f))
+    .filter((f) => statSync(f).isFile())
+    .sort();
 }
 
 /**
@@ -44,7 +47,10 @@ function cacheKey(kernel: ReturnType<typeof requireDebianKernel>): string {
     join(repoRoot, 'test', 'kbuild-fixtures.ts'),
     ...files(join(repoRoot, 'src')),
   ];
-  for (const f of inputs) h.update(`${relative(repoRoot, f)}\0`).update(readFileSync(f)).update('\0');
+  for (const f of inputs)
+    h.update(`${relative(repoRoot, f)}\0`)
+      .update(readFileSync(f))
+      .update('\0');
   for (const f of [kernel.kallsyms, kernel.symvers, kernel.modules, join(kernel.kdir, 'Makefile')]) {
     const st = statSync(f);
     h.update(`${f}\0${st.size}\0${st.mtimeMs}\0`);

@@ -15,7 +15,10 @@ import { inspectLivepatch } from '../src/livepatch/inspect.js';
 import { verifyLivepatch } from '../src/livepatch/verify.js';
 import { repoRoot } from './helpers.js';
 
-const map = parseMap(['klp-convert-symbols 1', '*vmlinux', 'saved_value\t1\tD\t4\t-\t-', 'homonym\t1\td\t4\t-\t-', 'homonym\t2\td\t4\t-\t-', ''].join('\n'), 'map');
+const map = parseMap(
+  ['klp-convert-symbols 1', '*vmlinux', 'saved_value\t1\tD\t4\t-\t-', 'homonym\t1\td\t4\t-\t-', 'homonym\t2\td\t4\t-\t-', ''].join('\n'),
+  'map',
+);
 
 /**
  * Bytes flipped in the ELF header, the section header table, symbol tables, relocation and group
@@ -32,7 +35,10 @@ test('mutated objects give typed errors, never a crash, through read, symbol map
   for (const name of ['fixture-s390x.o', 'fixture-s390.o', 'fixture-powerpc64le.o', 'fixture-aarch64.o']) {
     const good = readFileSync(join(repoRoot, 'test', 'fixtures', 'cross', name));
     const r = new ElfReader(new BufferSource(good));
-    const regions: [number, number][] = [[0, r.is64 ? 64 : 52], [r.header.shoff, r.header.shnum * (r.is64 ? 64 : 40)]];
+    const regions: [number, number][] = [
+      [0, r.is64 ? 64 : 52],
+      [r.header.shoff, r.header.shnum * (r.is64 ? 64 : 40)],
+    ];
     for (const s of r.sections) if (s.type === 2 || s.type === 4 || s.type === 17) regions.push([s.offset, Math.min(s.size, 512)]);
     for (let i = 0; i < 1500; i++) {
       const bytes = Buffer.from(good);

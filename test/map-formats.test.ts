@@ -6,7 +6,7 @@ import { BinaryMap, formatBinaryMap } from '../src/kernel/map-binary.js';
 import { TextSymbolMap, formatMap, parseMap } from '../src/kernel/map-format.js';
 import { loadMap, releaseMismatch, writeMap } from '../src/kernel/map-load.js';
 import { type KernelSymbolMap, MemorySymbolMap, VMLINUX } from '../src/kernel/symbol-map.js';
-import { compile, repoRoot, runCli, runCliInProcess, tempDir } from './helpers.js';
+import { compile, repoRoot, runCliInProcess, tempDir } from './helpers.js';
 
 const dir = tempDir();
 /** Reproducers of the hostile-input review (issue 14), kept as they were found. */
@@ -31,7 +31,8 @@ function generatedMap(seed: number): { map: MemorySymbolMap; names: string[] } {
   const name = () => {
     let s = '';
     const len = 1 + Math.floor(rnd() * 12);
-    for (let i = 0; i < len; i++) s += rnd() < 0.3 ? special[Math.floor(rnd() * special.length)] : String.fromCharCode(1 + Math.floor(rnd() * 255));
+    for (let i = 0; i < len; i++)
+      s += rnd() < 0.3 ? special[Math.floor(rnd() * special.length)] : String.fromCharCode(1 + Math.floor(rnd() * 255));
     return s;
   };
   const pool = Array.from({ length: 60 }, name);
@@ -44,7 +45,13 @@ function generatedMap(seed: number): { map: MemorySymbolMap; names: string[] } {
     const files = ['a.c', `dir/${name()}.c`];
     for (let i = 0; i < 400; i++) {
       const n = pool[Math.floor(rnd() * pool.length)];
-      o.add(n, 'tTdDbBrRW?'[Math.floor(rnd() * 10)], rnd() < 0.2 ? -1 : Math.floor(rnd() * 2 ** 40), rnd() < 0.85, rnd() < 0.3 ? files[Math.floor(rnd() * 2)] : '');
+      o.add(
+        n,
+        'tTdDbBrRW?'[Math.floor(rnd() * 10)],
+        rnd() < 0.2 ? -1 : Math.floor(rnd() * 2 ** 40),
+        rnd() < 0.85,
+        rnd() < 0.3 ? files[Math.floor(rnd() * 2)] : '',
+      );
       if (rnd() < 0.05) o.exports.set(n, rnd() < 0.5 ? 'EXPORT_SYMBOL' : 'EXPORT_SYMBOL_GPL');
     }
     // An export with no symbol (Module.symvers names it).
@@ -62,7 +69,11 @@ function sameAnswers(read: KernelSymbolMap, want: MemorySymbolMap, names: string
     for (const o of want.objects.values()) {
       const r = read.object(o.name)!;
       assert.ok(r, `${what}: object ${JSON.stringify(o.name)}`);
-      assert.deepEqual(r.indicesOf(n).map((i) => r.entry(i)), o.indicesOf(n).map((i) => o.entry(i)), `${what}: ${JSON.stringify(o.name)} ${JSON.stringify(n)}`);
+      assert.deepEqual(
+        r.indicesOf(n).map((i) => r.entry(i)),
+        o.indicesOf(n).map((i) => o.entry(i)),
+        `${what}: ${JSON.stringify(o.name)} ${JSON.stringify(n)}`,
+      );
       assert.equal(r.count(n), o.count(n));
       assert.equal(r.has(n), o.has(n));
     }
@@ -82,7 +93,10 @@ describe('every map we write reads back to the same map', () => {
 
   test('the upstream format: what it can carry reads back (names, positions); what it cannot is refused', () => {
     const { map, names } = generatedMap(4);
-    assert.throws(() => formatMap(map, 'upstream'), /^KernelDataError: the upstream map format cannot carry the .*; write --format klp-convert or binary$/);
+    assert.throws(
+      () => formatMap(map, 'upstream'),
+      /^KernelDataError: the upstream map format cannot carry the .*; write --format klp-convert or binary$/,
+    );
     // Keep only what one name per line can say, as the upstream format does.
     const carried = new MemorySymbolMap();
     for (const o of map.orderedObjects) {
@@ -105,9 +119,19 @@ describe('every map we write reads back to the same map', () => {
     map.objectFor(VMLINUX).add('saved_command_line', 'B', 8, true);
     map.objectFor('mod').add('a.b', 't', -1, true, 'm.c');
     map.objectFor('mod').exports.set('gone', 'EXPORT_SYMBOL');
-    assert.equal(formatMap(map, 'klp-convert').toString('latin1'), [
-      'klp-convert-symbols 1', '*vmlinux', 'saved_command_line\t1\tB\t8\t-\t-', '*mod', '@0\tm.c', 'a.b\t1\tt\t-\t-\t0', '!gone\tEXPORT_SYMBOL', '',
-    ].join('\n'));
+    assert.equal(
+      formatMap(map, 'klp-convert').toString('latin1'),
+      [
+        'klp-convert-symbols 1',
+        '*vmlinux',
+        'saved_command_line\t1\tB\t8\t-\t-',
+        '*mod',
+        '@0\tm.c',
+        'a.b\t1\tt\t-\t-\t0',
+        '!gone\tEXPORT_SYMBOL',
+        '',
+      ].join('\n'),
+    );
   });
 });
 
@@ -118,9 +142,18 @@ describe('fuzz reproducers: names are data', () => {
       const r = await runCliInProcess(['symbols', '--kallsyms', join(repros, 'kallsyms-star.txt'), '-o', out, '--format', format]);
       assert.equal(r.status, 0, r.stderr);
       const map = loadMap(out);
-      assert.deepEqual(map.definitions('saved_command_line').map((d) => [d.object, d.position, d.type]), [[VMLINUX, 1, 'T']]);
-      assert.deepEqual(map.definitions('*odd').map((d) => [d.object, d.position, d.type]), [[VMLINUX, 1, 't']]);
-      assert.deepEqual(map.definitions('!odd2').map((d) => [d.object, d.position]), [[VMLINUX, 1]]);
+      assert.deepEqual(
+        map.definitions('saved_command_line').map((d) => [d.object, d.position, d.type]),
+        [[VMLINUX, 1, 'T']],
+      );
+      assert.deepEqual(
+        map.definitions('*odd').map((d) => [d.object, d.position, d.type]),
+        [[VMLINUX, 1, 't']],
+      );
+      assert.deepEqual(
+        map.definitions('!odd2').map((d) => [d.object, d.position]),
+        [[VMLINUX, 1]],
+      );
       assert.equal(map.object('odd'), undefined);
       assert.equal(map.object('odd\t1\tt\t-\t-\t-'), undefined);
     }
@@ -151,7 +184,10 @@ describe('fuzz reproducers: names are data', () => {
       assert.equal(r.stderr, '');
       const map = loadMap(out);
       assert.equal(map.definitions('bad\tname').length, 1);
-      assert.deepEqual(map.definitions('other_symbol').map((d) => d.object), ['other']);
+      assert.deepEqual(
+        map.definitions('other_symbol').map((d) => d.object),
+        ['other'],
+      );
     }
   });
 });
@@ -168,20 +204,39 @@ describe('damaged maps are refused with one line', () => {
   const cases: [string, Uint8Array, RegExp][] = [
     ['binary, truncated', binary.subarray(0, binary.length - 100), /^m: corrupt binary symbol map: truncated: \d+ of its \d+ bytes$/],
     ['binary, header only', binary.subarray(0, 30), /^m: corrupt binary symbol map: truncated: 30 bytes, shorter than the header$/],
-    ['binary, one byte changed', Buffer.from(binary).fill(0x41, 200, 201), /^m: corrupt binary symbol map: checksum mismatch: the file is corrupted$/],
+    [
+      'binary, one byte changed',
+      Buffer.from(binary).fill(0x41, 200, 201),
+      /^m: corrupt binary symbol map: checksum mismatch: the file is corrupted$/,
+    ],
     ['binary, bytes appended', Buffer.concat([binary, Buffer.from('xx')]), /^m: corrupt binary symbol map: 2 bytes after its end$/],
-    ['text, cut in a line', text.subarray(0, text.length - 3), /^m:6: corrupt symbol map: the last line has no line break: the file is truncated$/],
-    ['upstream, cut in a line', upstream.subarray(0, upstream.length - 3), /^m:5: corrupt symbol map: the last line has no line break: the file is truncated$/],
-    ['text, a line without its fields', Buffer.from('klp-convert-symbols 1\n*vmlinux\nfoo\n'), /^m:3: corrupt symbol map: expected 6 tab-separated fields$/],
+    [
+      'text, cut in a line',
+      text.subarray(0, text.length - 3),
+      /^m:6: corrupt symbol map: the last line has no line break: the file is truncated$/,
+    ],
+    [
+      'upstream, cut in a line',
+      upstream.subarray(0, upstream.length - 3),
+      /^m:5: corrupt symbol map: the last line has no line break: the file is truncated$/,
+    ],
+    [
+      'text, a line without its fields',
+      Buffer.from('klp-convert-symbols 1\n*vmlinux\nfoo\n'),
+      /^m:3: corrupt symbol map: expected 6 tab-separated fields$/,
+    ],
   ];
   for (const [what, bytes, message] of cases) {
     test(what, () => {
       const path = join(dir, 'm');
       writeFileSync(path, bytes);
-      assert.throws(() => {
-        const m = loadMap(path);
-        m.definitions('homonym');
-      }, (e: Error) => message.test(e.message.replace(path, 'm')));
+      assert.throws(
+        () => {
+          const m = loadMap(path);
+          m.definitions('homonym');
+        },
+        (e: Error) => message.test(e.message.replace(path, 'm')),
+      );
     });
   }
 
@@ -201,11 +256,18 @@ test('a map for another kernel release than the module is built for: a warning',
   map.meta.set('release', '6.1.0-99-amd64');
   map.objectFor(VMLINUX).add('saved_command_line', 'B', 8, true);
   assert.equal(releaseMismatch(map, 'k.map', '6.1.0-99-amd64 SMP preempt mod_unload modversions', 'p.ko'), undefined);
-  assert.equal(releaseMismatch(new MemorySymbolMap(), 'k.map', '6.1.0-56-amd64 SMP', 'p.ko'), undefined, 'a map that records no release says nothing');
+  assert.equal(
+    releaseMismatch(new MemorySymbolMap(), 'k.map', '6.1.0-56-amd64 SMP', 'p.ko'),
+    undefined,
+    'a map that records no release says nothing',
+  );
   const path = join(dir, 'other-release.map');
   writeMap(map, path);
   // The fuzz reproducer is the annotated sample, built for Debian's 6.1.0-56-amd64.
   const r = await runCliInProcess(['verify', join(repros, 'tab-symbol.ko'), '--symbols', path]);
-  assert.match(r.stderr, /^klp-convert: warning: \S+other-release\.map is the symbol map of kernel 6\.1\.0-99-amd64, but \S+tab-symbol\.ko was built for 6\.1\.0-56-amd64 \(vermagic\)/);
+  assert.match(
+    r.stderr,
+    /^klp-convert: warning: \S+other-release\.map is the symbol map of kernel 6\.1\.0-99-amd64, but \S+tab-symbol\.ko was built for 6\.1\.0-56-amd64 \(vermagic\)/,
+  );
   assert.equal(readFileSync(path).subarray(0, 8).toString('latin1'), 'klpcmap\0', 'writeMap writes the binary format by default');
 });

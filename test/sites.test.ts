@@ -45,7 +45,11 @@ test('sites name the first symbol covering an offset, with overlapping, nested, 
     const namer = new SiteNamer({ symtab: { symbols } } as unknown as ElfObject);
     for (const section of sections) {
       for (let offset = 0n; offset < 100n; offset++) {
-        assert.equal(namer.symbolAt(section, offset), firstCovering(symbols, section, offset), `seed ${seed}, ${section.name}+0x${offset.toString(16)}`);
+        assert.equal(
+          namer.symbolAt(section, offset),
+          firstCovering(symbols, section, offset),
+          `seed ${seed}, ${section.name}+0x${offset.toString(16)}`,
+        );
       }
     }
     assert.equal(namer.symbolAt(null, 0n), undefined);

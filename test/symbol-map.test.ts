@@ -8,7 +8,7 @@ import { buildSymbolMap } from '../src/kernel/build-map.js';
 import { formatMap, parseMap } from '../src/kernel/map-format.js';
 import { loadMap } from '../src/kernel/map-load.js';
 import { VMLINUX } from '../src/kernel/symbol-map.js';
-import { compile, requireDebianKernel, runCli, runCliInProcess, tempDir } from './helpers.js';
+import { compile, requireDebianKernel, runCliInProcess, tempDir } from './helpers.js';
 
 const dir = tempDir();
 
@@ -18,21 +18,29 @@ const dir = tempDir();
  * ours keeps them, so source files can be checked.
  */
 function buildModule(name: string): string {
-  const a = compile(dir, `${name}_a`, `
+  const a = compile(
+    dir,
+    `${name}_a`,
+    `
 static const char homonym[] __attribute__((used)) = "A";
 static int __attribute__((noinline, used)) get_homonym(void) { return homonym[0]; }
 int __attribute__((section(".init.text"), used)) init_only(void) { return 0; }
 int shared_counter;
 int *export_me = &shared_counter;
 int use_a(void) { return get_homonym(); }
-`);
-  const b = compile(dir, `${name}_b`, `
+`,
+  );
+  const b = compile(
+    dir,
+    `${name}_b`,
+    `
 static const char homonym[] __attribute__((used)) = "B";
 static int __attribute__((noinline, used)) get_homonym(void) { return homonym[0]; }
 static int __attribute__((section(".init.text"), used)) init_local(void) { return 1; }
 __attribute__((section(".modinfo"), used)) static const char modinfo_name[] = "name=${name}";
 int use_b(void) { return get_homonym(); }
-`);
+`,
+  );
   const ko = join(dir, `${name.replace(/_/g, '-')}.ko`);
   execFileSync('ld', ['-r', a, b, '-o', ko]);
   return ko;
@@ -46,21 +54,34 @@ describe('modules: positions in symbol table order, core symbols only', () => {
     const mod = map.object('test_dup_mod');
     assert.ok(mod, 'module named from .modinfo name=');
     const defs = map.definitions('homonym');
-    assert.deepEqual(defs.map((d) => [d.object, d.position, d.count, d.file]), [
-      ['test_dup_mod', 1, 2, 'test_dup_mod_a.c'],
-      ['test_dup_mod', 2, 2, 'test_dup_mod_b.c'],
-    ]);
-    assert.deepEqual(map.definitions('get_homonym').map((d) => d.type), ['t', 't']);
+    assert.deepEqual(
+      defs.map((d) => [d.object, d.position, d.count, d.file]),
+      [
+        ['test_dup_mod', 1, 2, 'test_dup_mod_a.c'],
+        ['test_dup_mod', 2, 2, 'test_dup_mod_b.c'],
+      ],
+    );
+    assert.deepEqual(
+      map.definitions('get_homonym').map((d) => d.type),
+      ['t', 't'],
+    );
     // Init sections are freed after the module's init: the kernel no longer counts their symbols.
     assert.deepEqual(map.definitions('init_only'), []);
     const init = mod.indicesOf('init_only').map((i) => mod.entry(i));
-    assert.deepEqual(init.map((e) => e.position), [0]);
+    assert.deepEqual(
+      init.map((e) => e.position),
+      [0],
+    );
   });
 
   test('compressed modules (.ko.gz, .ko.xz, .ko.zst) read like plain ones', async () => {
     const compressed = join(dir, 'compressed');
     execFileSync('mkdir', ['-p', compressed]);
-    const tools: [string, string[]][] = [['gz', ['gzip', '-n', '-f']], ['xz', ['xz', '--check=crc32', '--lzma2=dict=1MiB', '-f']], ['zst', ['zstd', '-q', '-f', '--rm']]];
+    const tools: [string, string[]][] = [
+      ['gz', ['gzip', '-n', '-f']],
+      ['xz', ['xz', '--check=crc32', '--lzma2=dict=1MiB', '-f']],
+      ['zst', ['zstd', '-q', '-f', '--rm']],
+    ];
     for (const [ext, cmd] of tools) {
       const copy = join(compressed, `${ext}-mod.ko`);
       copyFileSync(buildModule(`${ext}_mod`), copy);
@@ -70,7 +91,14 @@ describe('modules: positions in symbol table order, core symbols only', () => {
     const { map } = await buildSymbolMap({ modules: [compressed] });
     assert.deepEqual([...map.objects.keys()].sort(), ['gz_mod', 'xz_mod', 'zst_mod']);
     for (const mod of map.objects.keys()) {
-      assert.deepEqual(map.object(mod)!.indicesOf('homonym').map((i) => map.object(mod)!.position(i)), [1, 2], mod);
+      assert.deepEqual(
+        map
+          .object(mod)!
+          .indicesOf('homonym')
+          .map((i) => map.object(mod)!.position(i)),
+        [1, 2],
+        mod,
+      );
     }
   });
 
@@ -82,7 +110,10 @@ describe('modules: positions in symbol table order, core symbols only', () => {
     await assert.rejects(buildSymbolMap({ modules: [again] }), /second\.ko: module 'test_dup_mod' was already read from .*first\.ko/);
     const { map, problems } = await buildSymbolMap({ modules: [again], keepGoing: true });
     assert.equal(problems.length, 1);
-    assert.deepEqual(map.definitions('homonym').map((d) => d.position), [1, 2]);
+    assert.deepEqual(
+      map.definitions('homonym').map((d) => d.position),
+      [1, 2],
+    );
   });
 
   test('module name from the file name when .modinfo has none: - becomes _', async () => {
@@ -98,15 +129,26 @@ describe('vmlinux symbols: kallsyms order is address order, not symbol table ord
   test('a linked executable whose symtab order differs from its address order', async () => {
     // Sections sorted by name put b's copy of `dup` first in memory, while the symbol table keeps
     // a's locals first: the kernel counts by address, so b's is position 1.
-    const a = compile(dir, 'va', 'static int __attribute__((used, section(".text.zz"))) dup(void) { return 1; }\nvoid _start(void) {}', ['-O0']);
+    const a = compile(dir, 'va', 'static int __attribute__((used, section(".text.zz"))) dup(void) { return 1; }\nvoid _start(void) {}', [
+      '-O0',
+    ]);
     const b = compile(dir, 'vb', 'static int __attribute__((used, section(".text.aa"))) dup(void) { return 2; }', ['-O0']);
     const exe = join(dir, 'vmlinux-like');
     execFileSync('ld', ['--sort-section=name', a, b, '-o', exe]);
-    const symtabOrder = execFileSync('readelf', ['-sW', exe], { encoding: 'utf8' }).split('\n').filter((l) => / dup$/.test(l)).map((l) => l.trim().split(/\s+/)[1]);
+    const symtabOrder = execFileSync('readelf', ['-sW', exe], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => / dup$/.test(l))
+      .map((l) => l.trim().split(/\s+/)[1]);
     assert.ok(BigInt(`0x${symtabOrder[0]}`) > BigInt(`0x${symtabOrder[1]}`), 'fixture must have symtab order != address order');
     const { map } = await buildSymbolMap({ vmlinux: exe, modules: [] });
     const defs = map.definitions('dup');
-    assert.deepEqual(defs.map((d) => [d.position, d.file]), [[1, 'vb.c'], [2, 'va.c']]);
+    assert.deepEqual(
+      defs.map((d) => [d.position, d.file]),
+      [
+        [1, 'vb.c'],
+        [2, 'va.c'],
+      ],
+    );
   });
 });
 
@@ -116,9 +158,17 @@ describe("Debian's kernel (kallsyms dumped from it under qemu, its modules and M
   test('vmlinux positions follow the kernel; modules and exports are all there', async () => {
     const { map } = await buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [kernel.modules], symvers: kernel.symvers });
     const ucode = map.definitions('ucode_path');
-    assert.deepEqual(ucode.map((d) => [d.object, d.position, d.count]), [[VMLINUX, 1, 2], [VMLINUX, 2, 2]]);
+    assert.deepEqual(
+      ucode.map((d) => [d.object, d.position, d.count]),
+      [
+        [VMLINUX, 1, 2],
+        [VMLINUX, 2, 2],
+      ],
+    );
     // The dump's own order, read independently.
-    const lines = readFileSync(kernel.kallsyms, 'latin1').split('\n').filter((l) => l.endsWith(' ucode_path'));
+    const lines = readFileSync(kernel.kallsyms, 'latin1')
+      .split('\n')
+      .filter((l) => l.endsWith(' ucode_path'));
     assert.equal(lines.length, 2);
     assert.ok(map.objects.size > 4000, `${map.objects.size} objects`);
     assert.equal(map.exporter('printk')?.object ?? map.exporter('_printk')?.object, VMLINUX);
@@ -149,7 +199,13 @@ describe("Debian's kernel (kallsyms dumped from it under qemu, its modules and M
     assert.ok(upstreamText.includes('\n*fmt_mod\n'));
     assert.ok(!upstreamText.includes('init_only'), 'upstream lists only what kallsyms lists');
     const upstream = parseMap(upstreamText, 'up');
-    assert.deepEqual(upstream.definitions('homonym').map((d) => [d.object, d.position]), [['fmt_mod', 1], ['fmt_mod', 2]]);
+    assert.deepEqual(
+      upstream.definitions('homonym').map((d) => [d.object, d.position]),
+      [
+        ['fmt_mod', 1],
+        ['fmt_mod', 2],
+      ],
+    );
   });
 });
 
@@ -159,7 +215,21 @@ describe('symbols command', () => {
   test('writes a map from a kallsyms dump, modules and Module.symvers; --json summary', async () => {
     const ko = buildModule('cli_mod');
     const out = join(dir, 'cli.map');
-    const r = await runCliInProcess(['symbols', '--kallsyms', kernel.kallsyms, '--symvers', kernel.symvers, ko, '-o', out, '--json', '--release', kernel.kver, '--format', 'klp-convert']);
+    const r = await runCliInProcess([
+      'symbols',
+      '--kallsyms',
+      kernel.kallsyms,
+      '--symvers',
+      kernel.symvers,
+      ko,
+      '-o',
+      out,
+      '--json',
+      '--release',
+      kernel.kver,
+      '--format',
+      'klp-convert',
+    ]);
     assert.equal(r.status, 0, r.stderr);
     const summary = JSON.parse(r.stdout);
     assert.equal(summary.modules, 1);
@@ -171,11 +241,19 @@ describe('symbols command', () => {
   });
 
   const failures: [string, string[], RegExp][] = [
-    ['missing source file', ['--kallsyms', '/nonexistent/kallsyms'], /^klp-convert: cannot read kallsyms dump \/nonexistent\/kallsyms: no such file or directory\n$/],
+    [
+      'missing source file',
+      ['--kallsyms', '/nonexistent/kallsyms'],
+      /^klp-convert: cannot read kallsyms dump \/nonexistent\/kallsyms: no such file or directory\n$/,
+    ],
     ['a folder given as a file', ['--kallsyms', '/etc'], /^klp-convert: cannot read kallsyms dump \/etc: is a directory\n$/],
     ['not a kallsyms dump', ['--kallsyms', '/etc/passwd'], /^klp-convert: \/etc\/passwd:1: not a kallsyms line/],
     ['System.map placeholder', ['--system-map', 'PLACEHOLDER'], /not a real System\.map .*-dbg package/],
-    ['corrupt module among good ones', ['CORRUPT'], /corrupt\.ko: section header table .* \(use --keep-going to skip unreadable modules\)\n$/],
+    [
+      'corrupt module among good ones',
+      ['CORRUPT'],
+      /corrupt\.ko: section header table .* \(use --keep-going to skip unreadable modules\)\n$/,
+    ],
     ['two vmlinux sources', ['--kallsyms', 'KALLSYMS', '--system-map', 'PLACEHOLDER'], /give one source of vmlinux symbols/],
     ['unknown format', ['--kallsyms', 'KALLSYMS', '--format', 'nm'], /unknown --format 'nm'/],
   ];
@@ -186,7 +264,9 @@ describe('symbols command', () => {
       const corrupt = join(dir, 'corrupt.ko');
       writeFileSync(corrupt, readFileSync(buildModule('corrupt_mod')).subarray(0, 2000));
       const out = join(dir, `fail-${what.replace(/\W/g, '_')}.map`);
-      const resolved = args.map((a) => (a === 'PLACEHOLDER' ? placeholder : a === 'CORRUPT' ? corrupt : a === 'KALLSYMS' ? kernel.kallsyms : a));
+      const resolved = args.map((a) =>
+        a === 'PLACEHOLDER' ? placeholder : a === 'CORRUPT' ? corrupt : a === 'KALLSYMS' ? kernel.kallsyms : a,
+      );
       const r = await runCliInProcess(['symbols', ...resolved, '-o', out]);
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, message);
@@ -203,15 +283,29 @@ describe('symbols command', () => {
     const r = await runCliInProcess(['symbols', good, corrupt, '--keep-going', '-o', out]);
     assert.equal(r.status, 0);
     assert.match(r.stderr, /warning: skipped .*corrupt2\.ko: not an ELF file/);
-    assert.deepEqual(loadMap(out).definitions('use_b').map((d) => d.object), ['good_mod']);
+    assert.deepEqual(
+      loadMap(out)
+        .definitions('use_b')
+        .map((d) => d.object),
+      ['good_mod'],
+    );
   });
 
   test('reading maps: unknown format, unsupported version, corrupt line', () => {
     assert.throws(() => parseMap('hello\n', 'm'), /m: unknown symbol map format \(first line 'hello'/);
     assert.throws(() => parseMap('klp-convert-symbols 9\n', 'm'), /m: symbol map version 9 is not supported/);
-    assert.throws(() => parseMap('klp-convert-symbols 1\n*vmlinux\nfoo\t1\tT\n', 'm'), /m:3: corrupt symbol map: expected 6 tab-separated fields/);
-    assert.throws(() => parseMap('klp-convert-symbols 1\nfoo\t1\tT\t-\t-\t-\n', 'm'), /m:2: corrupt symbol map: symbol line before the first \*OBJECT line/);
-    assert.throws(() => parseMap('klp-convert-symbols 1\n*vmlinux\nfoo\t2\tT\t-\t-\t-\n', 'm'), /'foo' claims position 2, but its order gives 1/);
+    assert.throws(
+      () => parseMap('klp-convert-symbols 1\n*vmlinux\nfoo\t1\tT\n', 'm'),
+      /m:3: corrupt symbol map: expected 6 tab-separated fields/,
+    );
+    assert.throws(
+      () => parseMap('klp-convert-symbols 1\nfoo\t1\tT\t-\t-\t-\n', 'm'),
+      /m:2: corrupt symbol map: symbol line before the first \*OBJECT line/,
+    );
+    assert.throws(
+      () => parseMap('klp-convert-symbols 1\n*vmlinux\nfoo\t2\tT\t-\t-\t-\n', 'm'),
+      /'foo' claims position 2, but its order gives 1/,
+    );
     assert.throws(() => parseMap('', 'm'), /m: empty file, not a symbol map/);
   });
 });
@@ -239,24 +333,34 @@ describe('text sources', () => {
     writeFileSync(systemMap, readFileSync(kernel.kallsyms, 'latin1'));
     const fromMap = (await buildSymbolMap({ systemMap, modules: [] })).map;
     const fromDump = (await buildSymbolMap({ kallsyms: kernel.kallsyms, modules: [] })).map;
-    for (const name of ['ucode_path', 'default_attrs', 'sig_enforce']) assert.deepEqual(fromMap.definitions(name), fromDump.definitions(name));
+    for (const name of ['ucode_path', 'default_attrs', 'sig_enforce'])
+      assert.deepEqual(fromMap.definitions(name), fromDump.definitions(name));
   });
 
   test('kallsyms lines tagged [module] go to that module; pseudo-modules and livepatch entries do not count', async () => {
     const dump = join(dir, 'kallsyms-modules.txt');
-    writeFileSync(dump, [
-      'ffffffff81000000 T _stext',
-      'ffffffffc0001000 t dup\t[mod_a]',
-      'ffffffffc0002000 t dup\t[mod_a]',
-      'ffffffffc0003000 U printk\t[mod_a]',
-      'ffffffffc0004000 ? .klp.sym.vmlinux.foo,0\t[my_patch]',
-      'ffffffffc0005000 t bpf_prog_x\t[bpf]',
-      'ffffffffc0006000 t ftrace_trampoline\t[__builtin__ftrace]',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      dump,
+      [
+        'ffffffff81000000 T _stext',
+        'ffffffffc0001000 t dup\t[mod_a]',
+        'ffffffffc0002000 t dup\t[mod_a]',
+        'ffffffffc0003000 U printk\t[mod_a]',
+        'ffffffffc0004000 ? .klp.sym.vmlinux.foo,0\t[my_patch]',
+        'ffffffffc0005000 t bpf_prog_x\t[bpf]',
+        'ffffffffc0006000 t ftrace_trampoline\t[__builtin__ftrace]',
+        '',
+      ].join('\n'),
+    );
     const { map } = await buildSymbolMap({ kallsyms: dump, modules: [] });
     assert.deepEqual([...map.objects.keys()].sort(), ['mod_a', 'vmlinux']);
-    assert.deepEqual(map.definitions('dup').map((d) => [d.object, d.position]), [['mod_a', 1], ['mod_a', 2]]);
+    assert.deepEqual(
+      map.definitions('dup').map((d) => [d.object, d.position]),
+      [
+        ['mod_a', 1],
+        ['mod_a', 2],
+      ],
+    );
     assert.deepEqual(map.definitions('printk'), []);
   });
 });

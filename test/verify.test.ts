@@ -8,7 +8,7 @@ import { convertLivepatch } from '../src/livepatch/convert.js';
 import { type Inspection, inspectLivepatch } from '../src/livepatch/inspect.js';
 import { RULES, verifyLivepatch } from '../src/livepatch/verify.js';
 import { brokenVariants } from './broken-variants.js';
-import { requireDebianKernel, runCli, runCliInProcess, tempDir } from './helpers.js';
+import { requireDebianKernel, runCliInProcess, tempDir } from './helpers.js';
 import { type Fixtures, buildFixtures } from './kbuild-fixtures.js';
 
 const dir = tempDir();
@@ -43,7 +43,10 @@ describe('verify', () => {
       const result = verifyLivepatch(ElfObject.parse(v.bytes, v.name), { map: fx.map, exports: fx.exports });
       const rules = [...new Set(result.findings.map((f) => f.rule))];
       assert.deepEqual(rules, [v.rule], `${v.name}: ${JSON.stringify(result.findings, null, 1)}`);
-      assert.ok(result.findings.every((f) => f.site !== ''), `${v.name}: every finding names its site`);
+      assert.ok(
+        result.findings.every((f) => f.site !== ''),
+        `${v.name}: every finding names its site`,
+      );
     }
   });
 
@@ -64,7 +67,10 @@ describe('verify', () => {
     writeFileSync(bad, brokenVariants(valid).find((v) => v.name === 'sympos-past-end')!.bytes);
     r = await runCliInProcess(['verify', bad, '-s', mapFile]);
     assert.equal(r.status, 1);
-    assert.match(r.stdout, /\[sympos\] livepatch_cmdline_proc_show\+0x[0-9a-f]+ \(\.text\+0x[0-9a-f]+\): symbol position 3 for symbol 'ucode_path' in object 'vmlinux' not found/);
+    assert.match(
+      r.stdout,
+      /\[sympos\] livepatch_cmdline_proc_show\+0x[0-9a-f]+ \(\.text\+0x[0-9a-f]+\): symbol position 3 for symbol 'ucode_path' in object 'vmlinux' not found/,
+    );
     r = await runCliInProcess(['verify', bad, '-s', mapFile, '--json']);
     const json = JSON.parse(r.stdout);
     assert.equal(json.ok, false);
@@ -92,13 +98,18 @@ describe('inspect', () => {
     const json = JSON.parse(r.stdout) as Inspection;
     assert.deepEqual(json.objects[0].sections[0].relocations[0].target, reloc.target);
     const text = (await runCliInProcess(['inspect', file])).stdout;
-    assert.match(text, /Livepatch relocations for vmlinux \(1\):\n {2}\.klp\.rela\.vmlinux\.\.text {2}-> \.text {2}flags 0x100042\n {4}livepatch_cmdline_proc_show\+0x[0-9a-f]+ \(\.text\+0x[0-9a-f]+\) {2}R_X86_64_32S +vmlinux ucode_path,2/);
+    assert.match(
+      text,
+      /Livepatch relocations for vmlinux \(1\):\n {2}\.klp\.rela\.vmlinux\.\.text {2}-> \.text {2}flags 0x100042\n {4}livepatch_cmdline_proc_show\+0x[0-9a-f]+ \(\.text\+0x[0-9a-f]+\) {2}R_X86_64_32S +vmlinux ucode_path,2/,
+    );
   });
 
   test('an unconverted module shows its annotations', () => {
     const path = fx.modules.get('klp_sample_annotated')!;
     const i = inspectLivepatch(ElfObject.parse(readFileSync(path), path), path);
-    assert.deepEqual(i.annotations, [{ section: '.klp.module_relocs.vmlinux[0]', object: 'vmlinux', symbol: 'ucode_path', position: 2, file: null }]);
+    assert.deepEqual(i.annotations, [
+      { section: '.klp.module_relocs.vmlinux[0]', object: 'vmlinux', symbol: 'ucode_path', position: 2, file: null },
+    ]);
     assert.equal(i.objects.length, 0);
   });
 });

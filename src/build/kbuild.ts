@@ -61,7 +61,13 @@ function checkKbuildPath(path: string, what: string): void {
  * @param extra.cflags  more compiler flags for every object of the module (KCFLAGS, after the caller's own)
  * @param extra.vars    more make variables (NAME=value)
  */
-export function runKbuild(dir: string, kdir: string, includeDir: string, jobs = availableParallelism(), extra: { cflags?: string[]; vars?: string[] } = {}): KbuildResult {
+export function runKbuild(
+  dir: string,
+  kdir: string,
+  includeDir: string,
+  jobs = availableParallelism(),
+  extra: { cflags?: string[]; vars?: string[] } = {},
+): KbuildResult {
   const absDir = resolve(dir);
   const absKdir = resolve(kdir);
   checkKbuildPath(absDir, 'the module folder');
@@ -74,15 +80,27 @@ export function runKbuild(dir: string, kdir: string, includeDir: string, jobs = 
     throw new BuildError(`${absDir} has no Makefile or Kbuild file naming the modules to build (e.g. 'obj-m := my_patch.o')`);
   }
   const kcflags = [process.env.KCFLAGS, `-I${includeDir}`, ...(extra.cflags ?? [])].filter(Boolean).join(' ');
-  const r = spawnSync('make', ['-C', absKdir, `M=${absDir}`, `-j${jobs}`, 'KBUILD_MODPOST_WARN=1', `KCFLAGS=${kcflags}`, ...(extra.vars ?? []), 'modules'], {
-    encoding: 'utf8', maxBuffer: 1 << 26,
-  });
+  const r = spawnSync(
+    'make',
+    ['-C', absKdir, `M=${absDir}`, `-j${jobs}`, 'KBUILD_MODPOST_WARN=1', `KCFLAGS=${kcflags}`, ...(extra.vars ?? []), 'modules'],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    },
+  );
   if (r.error) throw new BuildError(`cannot run make: ${r.error.message}`);
-  const output = `${r.stdout}${r.stderr}`.split('\n').filter((l) => !parseModpostLine(l)).join('\n').trim();
+  const output = `${r.stdout}${r.stderr}`
+    .split('\n')
+    .filter((l) => !parseModpostLine(l))
+    .join('\n')
+    .trim();
   if (r.status !== 0) throw new BuildError(`kbuild failed in ${absDir} (make exit ${r.status}):\n${output}`);
   const order = join(absDir, 'modules.order');
   const modules = existsSync(order)
-    ? readFileSync(order, 'utf8').split('\n').filter(Boolean).map((p) => resolve(absDir, p.replace(/\.o$/, '.ko')))
+    ? readFileSync(order, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((p) => resolve(absDir, p.replace(/\.o$/, '.ko')))
     : [];
   return { modules, output };
 }

@@ -42,7 +42,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     const cmd = Object.hasOwn(loaders, first) ? await loaders[first]() : undefined;
     // kbuild calls the kernel's klp-convert as `klp-convert MAP IN.ko OUT.ko`.
-    if (!cmd && argv.length === 3 && !first.startsWith('-')) return (await import('./commands/convert.js')).runConvert(argv[0], argv[1], argv[2], {}, io);
+    if (!cmd && argv.length === 3 && !first.startsWith('-'))
+      return (await import('./commands/convert.js')).runConvert(argv[0], argv[1], argv[2], {}, io);
     if (!cmd) throw new UsageError(`unknown command '${first}'`);
     return await cmd.run(rest, io);
   } catch (e) {

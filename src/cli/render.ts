@@ -9,12 +9,30 @@ import { plural } from './plural.js';
 
 export function reportJson(r: ConvertReport, input: string, output: string): unknown {
   return {
-    input, output, module: r.module, changed: r.changed, alreadyConverted: r.alreadyConverted,
+    input,
+    output,
+    module: r.module,
+    changed: r.changed,
+    alreadyConverted: r.alreadyConverted,
     conversions: r.conversions.map((c) => ({
-      symbol: c.symbol, moduleSymbol: c.moduleSymbol, object: c.object, position: c.position, klpSymbol: c.klpName, resolvedBy: c.how, file: c.file || null,
-      relocations: c.references.map((ref) => ({ site: ref.site, section: ref.section, offset: Number(ref.offset), type: ref.type, addend: Number(ref.addend) })),
+      symbol: c.symbol,
+      moduleSymbol: c.moduleSymbol,
+      object: c.object,
+      position: c.position,
+      klpSymbol: c.klpName,
+      resolvedBy: c.how,
+      file: c.file || null,
+      relocations: c.references.map((ref) => ({
+        site: ref.site,
+        section: ref.section,
+        offset: Number(ref.offset),
+        type: ref.type,
+        addend: Number(ref.addend),
+      })),
     })),
-    klpSections: r.klpSections, removedSections: r.removedSections, warnings: r.warnings,
+    klpSections: r.klpSections,
+    removedSections: r.removedSections,
+    warnings: r.warnings,
   };
 }
 
@@ -56,12 +74,15 @@ export function renderInspection(i: Inspection): string {
     lines.push('', 'Left to the module loader (must be exported by vmlinux or a module):');
     const width = Math.max(...i.loaderSymbols.map((s) => s.name.length));
     for (const s of i.loaderSymbols) {
-      lines.push(`  ${s.name.padEnd(width)}  ${s.relocations} relocation${s.relocations === 1 ? '' : 's'}${s.weak ? ', weak' : ''}${s.sites.length ? `  e.g. ${s.sites[0]}` : ''}`);
+      lines.push(
+        `  ${s.name.padEnd(width)}  ${s.relocations} relocation${s.relocations === 1 ? '' : 's'}${s.weak ? ', weak' : ''}${s.sites.length ? `  e.g. ${s.sites[0]}` : ''}`,
+      );
     }
   }
   if (i.annotations.length > 0) {
     lines.push('', 'Annotations still present (not converted yet):');
-    for (const a of i.annotations) lines.push(`  ${a.section}: ${a.object} ${a.symbol}${a.position !== null ? `,${a.position}` : ` in ${a.file}`}`);
+    for (const a of i.annotations)
+      lines.push(`  ${a.section}: ${a.object} ${a.symbol}${a.position !== null ? `,${a.position}` : ` in ${a.file}`}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -89,7 +110,12 @@ export function renderCreateReport(report: CreateReport, out: string | undefined
   for (const f of report.functions) {
     const old = f.oldName === null ? '' : ` replaces ${f.object} ${f.oldName}${f.sympos ? `,${f.sympos}` : ''}`;
     const via = f.via.length > 0 && f.reason !== 'edited' ? ` (${f.via.join(', ')})` : '';
-    const shipped = f.shipped === 'differs' ? ' [warning: the rebuilt original differs from the shipped code]' : f.shipped === 'identical' ? ' [rebuilt original = shipped code]' : '';
+    const shipped =
+      f.shipped === 'differs'
+        ? ' [warning: the rebuilt original differs from the shipped code]'
+        : f.shipped === 'identical'
+          ? ' [rebuilt original = shipped code]'
+          : '';
     text += `${f.unit}: ${f.name}${old}: ${REASONS[f.reason]}${via}${shipped}\n`;
   }
   if (out) text += `${out}: ${basename(out)} written and verified\n`;

@@ -7,8 +7,22 @@
  * relocation.
  */
 import {
-  SHF_EXECINSTR, SHF_INFO_LINK, SHF_MERGE, SHF_STRINGS, SHF_WRITE, SHT_NOBITS, SHT_PROGBITS, SHT_RELA, SHT_STRTAB, SHT_SYMTAB,
-  STB_GLOBAL, STB_LOCAL, STT_FUNC, STT_NOTYPE, STT_OBJECT, STT_SECTION,
+  SHF_EXECINSTR,
+  SHF_INFO_LINK,
+  SHF_MERGE,
+  SHF_STRINGS,
+  SHF_WRITE,
+  SHT_NOBITS,
+  SHT_PROGBITS,
+  SHT_RELA,
+  SHT_STRTAB,
+  SHT_SYMTAB,
+  STB_GLOBAL,
+  STB_LOCAL,
+  STT_FUNC,
+  STT_NOTYPE,
+  STT_OBJECT,
+  STT_SECTION,
 } from '../elf/constants.js';
 import { ElfObject, ElfSymbol, type Relocation, RelocationSection, Section, SymbolTable } from '../elf/object.js';
 import { type FunctionChange, isPerSiteStatic, relocationsOf, SymbolIndex, targetOffset, type TuDiff } from './diff.js';
@@ -61,7 +75,11 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
     if (!pl) {
       // Zero-initialised statics get file space: the loader treats the section alike, and sizes stay in `data`.
       const dst = new Section({
-        name: src.name, type: src.type === SHT_NOBITS ? SHT_PROGBITS : src.type, flags: src.flags, addralign: src.addralign, entsize: src.entsize,
+        name: src.name,
+        type: src.type === SHT_NOBITS ? SHT_PROGBITS : src.type,
+        flags: src.flags,
+        addralign: src.addralign,
+        entsize: src.entsize,
         data: new Uint8Array(0),
       });
       out.addSection(dst);
@@ -79,7 +97,7 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
     if (existing) return existing;
     const align = BigInt(Math.max(1, src.addralign));
     const cur = BigInt(pl.dst.size);
-    const at = (cur + align - 1n) / align * align;
+    const at = ((cur + align - 1n) / align) * align;
     const len = Number(end - start);
     const data = new Uint8Array(Number(at) + len);
     data.set(pl.dst.data);
@@ -109,7 +127,8 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
   const inRange = (src: Section, point: bigint, functionsOnly = false): { pl: Placement; range: Range } | undefined => {
     const pl = placements.get(src);
     if (!pl) return undefined;
-    const range = pl.ranges.find((r) => (!functionsOnly || r.isFunction) && r.srcStart <= point && point < r.srcEnd) ??
+    const range =
+      pl.ranges.find((r) => (!functionsOnly || r.isFunction) && r.srcStart <= point && point < r.srcEnd) ??
       pl.ranges.find((r) => (!functionsOnly || r.isFunction) && point === r.srcEnd);
     return range ? { pl, range } : undefined;
   };
@@ -142,7 +161,9 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
     if (!t) {
       // Anonymous data of this unit (no symbol covers it): a copy is as good as the original, since unnamed data cannot be referenced from elsewhere.
       if (sec.flags & SHF_EXECINSTR || sec.flags & SHF_WRITE) {
-        throw new CreateError(`a changed function references ${sec.name}+0x${point.toString(16)}, which no symbol covers: cannot tell what it is in the running kernel`);
+        throw new CreateError(
+          `a changed function references ${sec.name}+0x${point.toString(16)}, which no symbol covers: cannot tell what it is in the running kernel`,
+        );
       }
       const range = place(sec, 0n, BigInt(sec.size), false);
       return { symbol: placementFor(sec).secSym, addend: r.addend + s.value - range.srcStart + range.dstStart };
@@ -168,14 +189,27 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
       const start = copyStart(sym);
       const range = place(sym.section!, start, sym.value + sym.size, true);
       const pl = placementFor(sym.section!);
-      funcSyms.push(symtab.add(new ElfSymbol({ name: sym.name, bind: STB_LOCAL, type: STT_FUNC, section: pl.dst, value: range.dstStart + sym.value - start, size: sym.size })));
+      funcSyms.push(
+        symtab.add(
+          new ElfSymbol({
+            name: sym.name,
+            bind: STB_LOCAL,
+            type: STT_FUNC,
+            section: pl.dst,
+            value: range.dstStart + sym.value - start,
+            size: sym.size,
+          }),
+        ),
+      );
     }
   }
   diff.functions.forEach((f, i) => {
     if (f.oldName === null) return;
     const local = funcSyms.find((s) => s.name === f.symbol.name)!;
     const entry = `__klp_new_${i}`;
-    symtab.add(new ElfSymbol({ name: entry, bind: STB_GLOBAL, type: STT_FUNC, section: local.section, value: local.value, size: local.size }));
+    symtab.add(
+      new ElfSymbol({ name: entry, bind: STB_GLOBAL, type: STT_FUNC, section: local.section, value: local.value, size: local.size }),
+    );
     entries.push({ change: f, entry });
   });
 
@@ -200,14 +234,17 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
     if (sp.pairedWith) continue;
     const sec = p.sectionByName(sp.name);
     if (!sec) continue;
-    if (sec.size % sp.entrySize !== 0) throw new CreateError(`${sp.name} is ${sec.size} bytes, not a whole number of ${sp.entrySize}-byte entries: the kernel's layout differs from the one assumed for ${kernelVersion}`);
+    if (sec.size % sp.entrySize !== 0)
+      throw new CreateError(
+        `${sp.name} is ${sec.size} bytes, not a whole number of ${sp.entrySize}-byte entries: the kernel's layout differs from the one assumed for ${kernelVersion}`,
+      );
     const kept = new Set<number>();
     for (const r of relocs.get(sec) ?? []) {
       const s = r.symbol;
       if (!s?.section) continue;
       // Entries are data: a relocation's addend is the exact offset it describes.
       const point = s.type === STT_FUNC || s.type === STT_OBJECT ? s.value + r.addend : r.addend;
-      if (inRange(s.section, point, true)) kept.add(Number(r.offset) / sp.entrySize | 0);
+      if (inRange(s.section, point, true)) kept.add((Number(r.offset) / sp.entrySize) | 0);
     }
     const list = [...kept].sort((a, b) => a - b);
     keptBySection.set(sp.name, list);

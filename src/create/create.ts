@@ -24,7 +24,20 @@ import { type Reason, diffUnit, relocationsOf } from './diff.js';
 import { VmlinuxSymbols } from './locate.js';
 import { type FilePatch, editedOldLines, formatFilePatch, functionRanges, parsePatch, withLineDirectives } from './patch.js';
 import { layoutsKnown } from './special-sections.js';
-import { CreateError, type KernelTarget, type Progress, type Tree, compileUnit, compilerProblem, isGlobalHeader, objectOf, prepareTree, recordedCommand, treeFile, unitsIncluding } from './tree.js';
+import {
+  CreateError,
+  type KernelTarget,
+  type Progress,
+  type Tree,
+  compileUnit,
+  compilerProblem,
+  isGlobalHeader,
+  objectOf,
+  prepareTree,
+  recordedCommand,
+  treeFile,
+  unitsIncluding,
+} from './tree.js';
 
 export interface CreateOptions {
   target: KernelTarget;
@@ -68,18 +81,26 @@ const FFLAGS = ['-ffunction-sections', '-fdata-sections'];
 
 /** `livepatch-<name>`, in the characters kbuild and the kernel accept, within MODULE_NAME_LEN. */
 export function moduleName(patchPath: string): string {
-  const stem = basename(patchPath).replace(/\.(patch|diff)$/, '').replace(/[^A-Za-z0-9_-]/g, '-');
+  const stem = basename(patchPath)
+    .replace(/\.(patch|diff)$/, '')
+    .replace(/[^A-Za-z0-9_-]/g, '-');
   return `livepatch-${stem}`.slice(0, MAX_OBJECT_NAME);
 }
 
 function readdirRecursive(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? readdirRecursive(join(dir, e.name)) : [join(dir, e.name)]));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? readdirRecursive(join(dir, e.name)) : [join(dir, e.name)],
+  );
 }
 
 function applyPatch(dir: string, fp: FilePatch): void {
-  const r = spawnSync('patch', ['-p1', '--no-backup-if-mismatch', '--fuzz=0', '-f', '-s', '-d', dir], { input: formatFilePatch(fp), encoding: 'utf8' });
-  if (r.status !== 0) throw new CreateError(`${fp.path}: the patch does not apply to the kernel's source:\n${`${r.stdout}${r.stderr}`.trim()}`);
+  const r = spawnSync('patch', ['-p1', '--no-backup-if-mismatch', '--fuzz=0', '-f', '-s', '-d', dir], {
+    input: formatFilePatch(fp),
+    encoding: 'utf8',
+  });
+  if (r.status !== 0)
+    throw new CreateError(`${fp.path}: the patch does not apply to the kernel's source:\n${`${r.stdout}${r.stderr}`.trim()}`);
 }
 
 /**
@@ -90,11 +111,16 @@ function applyPatch(dir: string, fp: FilePatch): void {
  */
 function locateHunks(src: string, fp: FilePatch): FilePatch {
   const r = spawnSync('patch', ['-p1', '--dry-run', '--fuzz=0', '-f', '-d', src], { input: formatFilePatch(fp), encoding: 'utf8' });
-  if (r.status !== 0) throw new CreateError(`${fp.path}: the patch does not apply to the kernel's source:\n${`${r.stdout}${r.stderr}`.trim()}`);
+  if (r.status !== 0)
+    throw new CreateError(`${fp.path}: the patch does not apply to the kernel's source:\n${`${r.stdout}${r.stderr}`.trim()}`);
   const offsets = new Map<number, number>();
-  for (const m of r.stdout.matchAll(/^Hunk #(\d+) succeeded at \d+ \(offset (-?\d+) lines?\)/gm)) offsets.set(Number(m[1]) - 1, Number(m[2]));
+  for (const m of r.stdout.matchAll(/^Hunk #(\d+) succeeded at \d+ \(offset (-?\d+) lines?\)/gm))
+    offsets.set(Number(m[1]) - 1, Number(m[2]));
   if (offsets.size === 0) return fp;
-  return { ...fp, hunks: fp.hunks.map((h, i) => ({ ...h, oldStart: h.oldStart + (offsets.get(i) ?? 0), newStart: h.newStart + (offsets.get(i) ?? 0) })) };
+  return {
+    ...fp,
+    hunks: fp.hunks.map((h, i) => ({ ...h, oldStart: h.oldStart + (offsets.get(i) ?? 0), newStart: h.newStart + (offsets.get(i) ?? 0) })),
+  };
 }
 
 interface UnitInfo {
@@ -112,7 +138,12 @@ function unitInfo(tree: Tree, source: string, progress: Progress): UnitInfo {
 }
 
 /** Bytes of the function compiled as the kernel was (normal sections) vs the shipped vmlinux, relocation fields masked. */
-function shippedMatch(vml: VmlinuxSymbols, normalObj: string, name: string, address: bigint | undefined): 'identical' | 'differs' | 'not-checked' {
+function shippedMatch(
+  vml: VmlinuxSymbols,
+  normalObj: string,
+  name: string,
+  address: bigint | undefined,
+): 'identical' | 'differs' | 'not-checked' {
   if (address === undefined || !existsSync(normalObj)) return 'not-checked';
   const obj = ElfObject.parse(readFileSync(normalObj));
   const sym = obj.symtab?.symbols.find((s) => s.name === name && s.type === STT_FUNC && s.section);
@@ -151,8 +182,12 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
   const parsed: FilePatch[] = opts.patches.flatMap((p) => parsePatch(p.text, p.path));
   const problems: string[] = [];
   for (const f of parsed) {
-    if (/\.(S|s)$/.test(f.path)) problems.push(`${f.path}: assembly files cannot be livepatched (no ftrace sites, no function boundaries the diff can trust)`);
-    else if (f.path.endsWith('.h') && isGlobalHeader(f.path)) problems.push(`${f.path}: a header any part of the kernel may include: which units include it is known only from a whole kernel build's dependency files; move the change into the .c files that need it, or into a header of their folder`);
+    if (/\.(S|s)$/.test(f.path))
+      problems.push(`${f.path}: assembly files cannot be livepatched (no ftrace sites, no function boundaries the diff can trust)`);
+    else if (f.path.endsWith('.h') && isGlobalHeader(f.path))
+      problems.push(
+        `${f.path}: a header any part of the kernel may include: which units include it is known only from a whole kernel build's dependency files; move the change into the .c files that need it, or into a header of their folder`,
+      );
     else if (!/\.[ch]$/.test(f.path)) problems.push(`${f.path}: only C source files can be patched (not build files or documentation)`);
     else if (f.oldPath === null || f.newPath === null) problems.push(`${f.path}: adding or removing a whole file is not supported`);
   }
@@ -182,7 +217,8 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
     const headers = files.filter((f) => f.path.endsWith('.h'));
     for (const h of headers) {
       const including = unitsIncluding(tree, h.path, progress);
-      if (including.length === 0) throw new CreateError(`${h.path}: no unit this kernel's configuration builds includes it: nothing to rebuild`);
+      if (including.length === 0)
+        throw new CreateError(`${h.path}: no unit this kernel's configuration builds includes it: nothing to rebuild`);
       progress(`${h.path} is included by ${including.join(', ')}`);
       for (const u of including) if (!units.has(u)) units.set(u, undefined);
     }
@@ -198,7 +234,8 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
       }
       applyPatch(overlay, withLineDirectives(h));
       const edits = editedOldLines(h);
-      for (const r of functionRanges(readFileSync(treeFile(tree, h.path), 'utf8'))) if ([...edits].some((l) => l >= r.first && l <= r.last)) headerEdits.add(r.name);
+      for (const r of functionRanges(readFileSync(treeFile(tree, h.path), 'utf8')))
+        if ([...edits].some((l) => l >= r.first && l <= r.last)) headerEdits.add(r.name);
     }
     for (const h of readdirRecursive(overlay)) {
       // __FILE__ of every copied header stays the tree's (WARN/BUG strings).
@@ -214,7 +251,12 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
       if (fp) applyPatch(overlay, withLineDirectives(fp));
       writeFileSync(patchedSrc, `#line 1 "${origSrc}"\n${readFileSync(patchedSrc, 'utf8')}`);
       const edits = fp ? editedOldLines(fp) : new Set<number>();
-      const edited = new Set([...headerEdits, ...functionRanges(readFileSync(origSrc, 'utf8')).filter((r) => [...edits].some((l) => l >= r.first && l <= r.last)).map((r) => r.name)]);
+      const edited = new Set([
+        ...headerEdits,
+        ...functionRanges(readFileSync(origSrc, 'utf8'))
+          .filter((r) => [...edits].some((l) => l >= r.first && l <= r.last))
+          .map((r) => r.name),
+      ]);
 
       progress(`compiling ${path}, original and patched`);
       const origObj = join(work, `orig${n}.o`);
@@ -225,12 +267,16 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
       const patched = ElfObject.parse(readFileSync(patchedObj), patchedObj);
       const diff = diffUnit(orig, patched, edited);
       if (diff.refusals.length > 0) {
-        throw new CreateError(`${path}: the patch changes what a livepatch cannot:\n${diff.refusals.map((r) => `  - ${r.symbol}: ${r.reason}`).join('\n')}`);
+        throw new CreateError(
+          `${path}: the patch changes what a livepatch cannot:\n${diff.refusals.map((r) => `  - ${r.symbol}: ${r.reason}`).join('\n')}`,
+        );
       }
       if (diff.functions.length === 0) continue;
 
       // Where each original symbol is in the running kernel, and its sympos.
-      const locals = (orig.symtab?.symbols ?? []).filter((s) => s.bind === STB_LOCAL && (s.type === STT_FUNC || s.type === STT_OBJECT) && s.section).map((s) => s.name);
+      const locals = (orig.symtab?.symbols ?? [])
+        .filter((s) => s.bind === STB_LOCAL && (s.type === STT_FUNC || s.type === STT_OBJECT) && s.section)
+        .map((s) => s.name);
       const location = unit.module ? undefined : vmlinux().locate(basename(path), locals);
       const origByName = new Map((orig.symtab?.symbols ?? []).filter((s) => s.section && s.name).map((s) => [s.name, s]));
       const modMap = unit.module ? (map ??= await opts.loadMap()) : undefined;
@@ -240,11 +286,16 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
           if (!o) throw new CreateError(`${path}: module ${unit.object} is not in the symbol map`);
           const count = o.count(sym);
           if (count === 1) return 0;
-          throw new CreateError(`${path}: '${sym}' is defined ${count} times in module ${unit.object}; telling them apart in a module is not supported yet`);
+          throw new CreateError(
+            `${path}: '${sym}' is defined ${count} times in module ${unit.object}; telling them apart in a module is not supported yet`,
+          );
         }
         const isLocal = definedInUnit && origByName.get(sym)?.bind === STB_LOCAL;
         const addr = isLocal ? location!.locals.get(sym) : vmlinux().globalAddress(sym);
-        if (addr === undefined) throw new CreateError(`${path}: '${sym}' is not in ${opts.vmlinux}'s symbols${isLocal ? ` for ${location!.file}` : ''} (discarded or renamed at link time?)`);
+        if (addr === undefined)
+          throw new CreateError(
+            `${path}: '${sym}' is not in ${opts.vmlinux}'s symbols${isLocal ? ` for ${location!.file}` : ''} (discarded or renamed at link time?)`,
+          );
         return vmlinux().position(sym, addr).position;
       };
       const external = (sym: string, definedInUnit: boolean): string => {
@@ -264,7 +315,13 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
         const sympos = f.oldName === null ? null : entries.find((e) => e.oldName === f.oldName)!.sympos;
         const addr = f.oldName !== null && location ? (location.locals.get(f.oldName) ?? vmlinux().globalAddress(f.oldName)) : undefined;
         functions.push({
-          name: f.symbol.name, object: unit.object, unit: path, oldName: f.oldName, sympos, reason: f.reason, via: f.via,
+          name: f.symbol.name,
+          object: unit.object,
+          unit: path,
+          oldName: f.oldName,
+          sympos,
+          reason: f.reason,
+          via: f.via,
           shipped: f.oldName !== null && !unit.module ? shippedMatch(vmlinux(), normalObj, f.oldName, addr) : 'not-checked',
         });
       }
@@ -282,10 +339,22 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
     mkdirSync(kmod);
     const byObject = new Map<string, { oldName: string; entry: string; sympos: number }[]>();
     for (const o of objects) byObject.set(o.object, [...(byObject.get(o.object) ?? []), ...o.entries]);
-    const decl = [...byObject.values()].flat().map((e) => `extern void ${e.entry}(void);`).join('\n');
-    const funcs = [...byObject.entries()].map(([obj, list], i) => `static struct klp_func funcs${i}[] = { /* ${obj} */\n${list.map((e) => `\t{ .old_name = "${e.oldName}", .new_func = ${e.entry}, .old_sympos = ${e.sympos} },`).join('\n')}\n\t{ }\n};`).join('\n');
-    const objs = [...byObject.keys()].map((obj, i) => `\t{ .name = ${obj === VMLINUX ? 'NULL' : `"${obj}"`}, .funcs = funcs${i} },`).join('\n');
-    writeFileSync(join(kmod, 'glue.c'), `// Generated by klp-convert create.
+    const decl = [...byObject.values()]
+      .flat()
+      .map((e) => `extern void ${e.entry}(void);`)
+      .join('\n');
+    const funcs = [...byObject.entries()]
+      .map(
+        ([obj, list], i) =>
+          `static struct klp_func funcs${i}[] = { /* ${obj} */\n${list.map((e) => `\t{ .old_name = "${e.oldName}", .new_func = ${e.entry}, .old_sympos = ${e.sympos} },`).join('\n')}\n\t{ }\n};`,
+      )
+      .join('\n');
+    const objs = [...byObject.keys()]
+      .map((obj, i) => `\t{ .name = ${obj === VMLINUX ? 'NULL' : `"${obj}"`}, .funcs = funcs${i} },`)
+      .join('\n');
+    writeFileSync(
+      join(kmod, 'glue.c'),
+      `// Generated by klp-convert create.
 #include <linux/module.h>
 #include <linux/livepatch.h>
 
@@ -318,7 +387,8 @@ module_exit(livepatch_exit);
 MODULE_LICENSE("GPL");
 MODULE_INFO(livepatch, "Y");
 MODULE_DESCRIPTION("livepatch generated by klp-convert create from ${opts.patches.map((p) => basename(p.path)).join(', ')}");
-`);
+`,
+    );
     objects.forEach((o, i) => {
       copyFileSync(o.path, join(kmod, `code${i}.o_shipped`));
       // modpost reads each object's .cmd (for its source list); a shipped object has none (klp-build writes an empty one too).
@@ -332,8 +402,15 @@ MODULE_DESCRIPTION("livepatch generated by klp-convert create from ${opts.patche
     // is set and pahole is older than 1.27; 6.1's scripts/pahole-flags.sh always adds it): pahole
     // runs through a wrapper without it.
     const pahole = join(work, 'pahole');
-    writeFileSync(pahole, '#!/bin/sh\n# pahole without -j (parallel encoding is not reproducible before pahole 1.27)\nfor a; do shift; case $a in -j|-j[0-9]*) ;; *) set -- "$@" "$a" ;; esac; done\nexec pahole "$@"\n', { mode: 0o755 });
-    const built = runKbuild(kmod, target.headers, opts.includeDir, 2, { cflags: [`-ffile-prefix-map=${kmod}/=`], vars: [`PAHOLE=${pahole}`] });
+    writeFileSync(
+      pahole,
+      '#!/bin/sh\n# pahole without -j (parallel encoding is not reproducible before pahole 1.27)\nfor a; do shift; case $a in -j|-j[0-9]*) ;; *) set -- "$@" "$a" ;; esac; done\nexec pahole "$@"\n',
+      { mode: 0o755 },
+    );
+    const built = runKbuild(kmod, target.headers, opts.includeDir, 2, {
+      cflags: [`-ffile-prefix-map=${kmod}/=`],
+      vars: [`PAHOLE=${pahole}`],
+    });
     const ko = built.modules[0];
     if (!ko || !existsSync(ko)) throw new CreateError(`kbuild built no module in ${kmod}:\n${built.output}`);
 
@@ -344,7 +421,9 @@ MODULE_DESCRIPTION("livepatch generated by klp-convert create from ${opts.patche
     const bytes = writeElf(obj);
     const check = verifyLivepatch(ElfObject.parse(bytes, `${name}.ko`), { map, exports: opts.exports });
     if (check.findings.length > 0) {
-      throw new CreateError(`the generated ${name}.ko fails verification:\n${check.findings.map((f) => `  - [${f.rule}] ${f.site}: ${f.message}`).join('\n')}`);
+      throw new CreateError(
+        `the generated ${name}.ko fails verification:\n${check.findings.map((f) => `  - [${f.rule}] ${f.site}: ${f.message}`).join('\n')}`,
+      );
     }
     progress(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return { module: name, release: target.release, functions, externals: [...externals], output: bytes };

@@ -61,9 +61,21 @@ export function sourceName(name: string): string {
 export function isPerSiteStatic(sym: ElfSymbol): boolean {
   const n = correlationKey(sym.name);
   const sec = sym.section?.name ?? '';
-  if (sec === '.data.once' || sec === '.data..once' || sec.startsWith('__dyndbg') || sec.startsWith('.rodata.str') || sec.includes('.str1.')) return true;
-  return /^(__func__|__FUNCTION__|__PRETTY_FUNCTION__|__warned|__already_done|__print_once|__key|_rs|CSWTCH|__compound_literal|__UNIQUE_ID_|__tpstrtab_|__bpf_trace_tp_map_|descriptor)/.test(n) ||
-    n.endsWith('.__key') || /\.(__warned|__already_done|__key|_rs|__func__)$/.test(n);
+  if (
+    sec === '.data.once' ||
+    sec === '.data..once' ||
+    sec.startsWith('__dyndbg') ||
+    sec.startsWith('.rodata.str') ||
+    sec.includes('.str1.')
+  )
+    return true;
+  return (
+    /^(__func__|__FUNCTION__|__PRETTY_FUNCTION__|__warned|__already_done|__print_once|__key|_rs|CSWTCH|__compound_literal|__UNIQUE_ID_|__tpstrtab_|__bpf_trace_tp_map_|descriptor)/.test(
+      n,
+    ) ||
+    n.endsWith('.__key') ||
+    /\.(__warned|__already_done|__key|_rs|__func__)$/.test(n)
+  );
 }
 
 const PC_RELATIVE_X86_64 = new Set([2, 4, 24]); // R_X86_64_PC32, PLT32, PC64
@@ -161,7 +173,7 @@ function normalise(side: Side, r: Relocation, inCode: boolean): string {
   return `SEC:${correlationKey(sec.name)}:${r.type}:${r.addend}`;
 }
 
-function contentOf(side: Side, s: ElfSymbol): string {
+function contentOf(_side: Side, s: ElfSymbol): string {
   const sec = s.section!;
   if (sec.type === SHT_NOBITS) return `bss${s.size}`;
   return Buffer.from(sec.data.subarray(Number(s.value), Number(s.value + s.size))).toString('hex');
@@ -217,12 +229,20 @@ const FENTRY_WINDOW = 16n; // endbr64 (4) or nothing, then the 5-byte `call __fe
 
 /** Whether ftrace can hook the function: a `call __fentry__` at its entry (-pg -mfentry; notrace and inline functions have none). */
 function hasFentry(side: Side, s: ElfSymbol): boolean {
-  return (side.relocs.get(s.section!) ?? []).some((r) => r.symbol?.name === '__fentry__' && r.offset >= s.value && r.offset < s.value + FENTRY_WINDOW);
+  return (side.relocs.get(s.section!) ?? []).some(
+    (r) => r.symbol?.name === '__fentry__' && r.offset >= s.value && r.offset < s.value + FENTRY_WINDOW,
+  );
 }
 
 /** Sections the kernel frees after boot or never keeps (include/linux/init.h). */
 function isInitSection(name: string): boolean {
-  return name.startsWith('.init.') || name.startsWith('.exit.') || name === '.head.text' || name.startsWith('.meminit.') || name.startsWith('.ref.');
+  return (
+    name.startsWith('.init.') ||
+    name.startsWith('.exit.') ||
+    name === '.head.text' ||
+    name.startsWith('.meminit.') ||
+    name.startsWith('.ref.')
+  );
 }
 
 export function diffUnit(orig: ElfObject, patched: ElfObject, edited: Set<string>): TuDiff {
@@ -244,9 +264,18 @@ export function diffUnit(orig: ElfObject, patched: ElfObject, edited: Set<string
     if (p.type === STT_OBJECT) {
       if (!o) continue; // new data: copied into the livepatch if the new code uses it
       if (fingerprint(oSide, o) !== fingerprint(pSide, p)) {
-        refusals.push({ symbol: o.name, reason: `changed initialised data (${o.section!.name}): a livepatch replaces functions, the running kernel keeps its data; change the code that uses it, or use a shadow variable` });
-      } else if (o.section!.name.replace(/\.\d+/g, '') !== p.section!.name.replace(/\.\d+/g, '') || (o.value !== p.value && !isOwnSection(o) && !isOwnSection(p))) {
-        refusals.push({ symbol: o.name, reason: `the layout of existing data changed (${o.section!.name}+0x${o.value.toString(16)} -> ${p.section!.name}+0x${p.value.toString(16)})` });
+        refusals.push({
+          symbol: o.name,
+          reason: `changed initialised data (${o.section!.name}): a livepatch replaces functions, the running kernel keeps its data; change the code that uses it, or use a shadow variable`,
+        });
+      } else if (
+        o.section!.name.replace(/\.\d+/g, '') !== p.section!.name.replace(/\.\d+/g, '') ||
+        (o.value !== p.value && !isOwnSection(o) && !isOwnSection(p))
+      ) {
+        refusals.push({
+          symbol: o.name,
+          reason: `the layout of existing data changed (${o.section!.name}+0x${o.value.toString(16)} -> ${p.section!.name}+0x${p.value.toString(16)})`,
+        });
       }
       continue;
     }
@@ -260,7 +289,10 @@ export function diffUnit(orig: ElfObject, patched: ElfObject, edited: Set<string
       continue;
     }
     if (isInitSection(o.section!.name)) {
-      refusals.push({ symbol: o.name, reason: `changes __init/__exit code (${o.section!.name}): it ran at boot or load and is gone; a livepatch cannot replace it` });
+      refusals.push({
+        symbol: o.name,
+        reason: `changes __init/__exit code (${o.section!.name}): it ran at boot or load and is gone; a livepatch cannot replace it`,
+      });
       continue;
     }
     const cold = /^(.*)\.cold(\.\d+)?$/.exec(p.name);
@@ -272,7 +304,11 @@ export function diffUnit(orig: ElfObject, patched: ElfObject, edited: Set<string
     const targetOld = twin.get(target);
     if (!targetOld) continue; // a new parent carries its parts anyway
     if (!hasFentry(oSide, targetOld)) {
-      refusals.push({ symbol: targetOld.name, reason: 'has no ftrace site (notrace, or inline code the compiler emitted out of line): the kernel cannot redirect it; patch its callers instead' });
+      refusals.push({
+        symbol: targetOld.name,
+        reason:
+          'has no ftrace site (notrace, or inline code the compiler emitted out of line): the kernel cannot redirect it; patch its callers instead',
+      });
       continue;
     }
     const src = sourceName(targetOld.name);
@@ -295,7 +331,9 @@ export function diffUnit(orig: ElfObject, patched: ElfObject, edited: Set<string
   }
   // Every `.cold` part of an included function comes along.
   for (const f of changed.values()) {
-    f.children = pi.defined.filter((x) => x.type === STT_FUNC && new RegExp(`^${escape(f.symbol.name)}\\.cold(\\.\\d+)?$`).test(x.name));
+    f.children = pi.defined.filter(
+      (x) => x.type === STT_FUNC && new RegExp(`^${escapeRegExp(f.symbol.name)}\\.cold(\\.\\d+)?$`).test(x.name),
+    );
   }
   const functions = [...changed.values()].filter((f) => f.symbol.section!.flags & SHF_EXECINSTR);
   return { orig, patched, twin, functions, refusals, unchanged };
@@ -305,6 +343,6 @@ function isOwnSection(s: ElfSymbol): boolean {
   return /^\.(data|bss|rodata)(\.rel)?(\.ro)?(\.local)?\./.test(s.section!.name) && s.section!.name.endsWith(`.${s.name}`);
 }
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -29,7 +29,10 @@ export function kernelInputs(target: KernelTarget, given: { vmlinux?: string; sy
   const rel = target.release;
   const kernelCache = join(cacheRoot(), 'debian', rel);
   const vmlinux = given.vmlinux ?? [join(kernelCache, 'vmlinux-dbg'), `/usr/lib/debug/boot/vmlinux-${rel}`].find((p) => existsSync(p));
-  if (!vmlinux) throw new CreateError(`no vmlinux with symbols for ${rel}: run 'scripts/debian-kernel.sh --dbg ${rel}' or install linux-image-${rel}-dbg, or give --vmlinux`);
+  if (!vmlinux)
+    throw new CreateError(
+      `no vmlinux with symbols for ${rel}: run 'scripts/debian-kernel.sh --dbg ${rel}' or install linux-image-${rel}-dbg, or give --vmlinux`,
+    );
   const symversPath = join(target.headers, 'Module.symvers');
   const exports = parseSymvers(readTextInput(symversPath, 'Module.symvers'), symversPath);
   const map = async (): Promise<KernelSymbolMap> => {

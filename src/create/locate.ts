@@ -14,8 +14,12 @@ import { CreateError } from './tree.js';
  * they take no part in identifying a unit.
  */
 function mayBeDiscarded(name: string): boolean {
-  return /^(__exitcall_|__brk_reservation_fn_|__func_stack_frame_non_standard_|__trace_check|__initcall__|__initstub__|\.L)/.test(name) ||
-    name.includes('__addressable_') || name.includes('__UNIQUE_ID_') || name.startsWith('__pfx_');
+  return (
+    /^(__exitcall_|__brk_reservation_fn_|__func_stack_frame_non_standard_|__trace_check|__initcall__|__initstub__|\.L)/.test(name) ||
+    name.includes('__addressable_') ||
+    name.includes('__UNIQUE_ID_') ||
+    name.startsWith('__pfx_')
+  );
 }
 
 export interface UnitLocation {
@@ -35,7 +39,10 @@ export class VmlinuxSymbols {
     this.source = new FileSource(path);
     this.reader = new ElfReader(this.source, path);
     const sh = this.reader.symtab;
-    if (!sh) throw new CreateError(`${path}: no symbol table: give the -dbg package's vmlinux (linux-image-<release>-dbg, usr/lib/debug/boot/vmlinux-<release>)`);
+    if (!sh)
+      throw new CreateError(
+        `${path}: no symbol table: give the -dbg package's vmlinux (linux-image-<release>-dbg, usr/lib/debug/boot/vmlinux-<release>)`,
+      );
     this.v = this.reader.symbols(sh);
   }
 
@@ -82,8 +89,14 @@ export class VmlinuxSymbols {
       i = j - 1;
     }
     if (!best) throw new CreateError(`${this.path} has no FILE symbol '${basename}': the unit is not built into this vmlinux`);
-    if (tie && wanted.size > 0) throw new CreateError(`two files named ${basename} in ${this.path} match the unit's local symbols equally: cannot tell which one is patched`);
-    if (wanted.size > 0 && best.score <= 0) throw new CreateError(`no ${basename} in ${this.path} has the unit's local symbols (${[...wanted].slice(0, 5).join(', ')}...): was the kernel built from this source?`);
+    if (tie && wanted.size > 0)
+      throw new CreateError(
+        `two files named ${basename} in ${this.path} match the unit's local symbols equally: cannot tell which one is patched`,
+      );
+    if (wanted.size > 0 && best.score <= 0)
+      throw new CreateError(
+        `no ${basename} in ${this.path} has the unit's local symbols (${[...wanted].slice(0, 5).join(', ')}...): was the kernel built from this source?`,
+      );
     return best;
   }
 
@@ -114,7 +127,9 @@ export class VmlinuxSymbols {
    * 6.1-6.19), so it is the rank among same-named symbols; 0 when the name is unique.
    */
   position(name: string, address: bigint): { position: number; count: number } {
-    const addrs = this.indices(name).map((i) => this.v.value(i)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const addrs = this.indices(name)
+      .map((i) => this.v.value(i))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const k = addrs.indexOf(address);
     if (k < 0) throw new CreateError(`${name} at 0x${address.toString(16)} is not in ${this.path}'s symbol table`);
     return { position: addrs.length === 1 ? 0 : k + 1, count: addrs.length };
@@ -122,7 +137,9 @@ export class VmlinuxSymbols {
 
   /** The shipped bytes of a symbol (what the compiler and objtool produced, before boot). */
   bytesAt(address: bigint, size: number): Uint8Array | undefined {
-    const sec = this.reader.sections.find((s) => s.flags & SHF_ALLOC && s.type !== 8 && s.addr <= address && address + BigInt(size) <= s.addr + BigInt(s.size));
+    const sec = this.reader.sections.find(
+      (s) => s.flags & SHF_ALLOC && s.type !== 8 && s.addr <= address && address + BigInt(size) <= s.addr + BigInt(s.size),
+    );
     if (!sec) return undefined;
     return this.source.read(sec.offset + Number(address - sec.addr), size);
   }

@@ -62,8 +62,12 @@ export function parsePatch(text: string, source: string): FilePatch[] {
       const m = HUNK.exec(lines[i]);
       if (!m) throw new PatchFormatError(`${source}:${i + 1}: malformed hunk header '${lines[i]}'`);
       const h: Hunk = {
-        oldStart: Number(m[1]), oldCount: m[2] === undefined ? 1 : Number(m[2]),
-        newStart: Number(m[3]), newCount: m[4] === undefined ? 1 : Number(m[4]), context: m[5], lines: [],
+        oldStart: Number(m[1]),
+        oldCount: m[2] === undefined ? 1 : Number(m[2]),
+        newStart: Number(m[3]),
+        newCount: m[4] === undefined ? 1 : Number(m[4]),
+        context: m[5],
+        lines: [],
       };
       i++;
       let oldLeft = h.oldCount;
@@ -80,7 +84,8 @@ export function parsePatch(text: string, source: string): FilePatch[] {
         h.lines.push(l === '' ? ' ' : l);
         i++;
       }
-      if (oldLeft !== 0 || newLeft !== 0) throw new PatchFormatError(`${source}: hunk of ${path} at line ${h.oldStart} is truncated or miscounted`);
+      if (oldLeft !== 0 || newLeft !== 0)
+        throw new PatchFormatError(`${source}: hunk of ${path} at line ${h.oldStart} is truncated or miscounted`);
       fp.hunks.push(h);
     }
     files.push(fp);
@@ -138,7 +143,10 @@ export function withLineDirectives(fp: FilePatch): FilePatch {
 }
 
 export function formatFilePatch(fp: FilePatch): string {
-  const out = [`--- ${fp.oldPath === null ? '/dev/null' : `a/${fp.oldPath}`}`, `+++ ${fp.newPath === null ? '/dev/null' : `b/${fp.newPath}`}`];
+  const out = [
+    `--- ${fp.oldPath === null ? '/dev/null' : `a/${fp.oldPath}`}`,
+    `+++ ${fp.newPath === null ? '/dev/null' : `b/${fp.newPath}`}`,
+  ];
   for (const h of fp.hunks) {
     out.push(`@@ -${h.oldStart},${h.oldCount} +${h.newStart},${h.newCount} @@${h.context}`, ...h.lines);
   }

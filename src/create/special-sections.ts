@@ -43,7 +43,9 @@ export function layoutsKnown(kernelVersion: string): boolean {
 export function specialSections(kernelVersion: string): SpecialSection[] {
   const v = versionNumber(kernelVersion);
   if (!LAYOUTS_KNOWN.includes(v)) {
-    throw new CreateError(`special-section layouts are known for Linux ${LAYOUTS_KNOWN.map(versionText).join(' and ')} only, not ${kernelVersion}`);
+    throw new CreateError(
+      `special-section layouts are known for Linux ${LAYOUTS_KNOWN.map(versionText).join(' and ')} only, not ${kernelVersion}`,
+    );
   }
   return [
     { name: '__bug_table', entrySize: 12 },

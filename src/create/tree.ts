@@ -43,9 +43,15 @@ export function cacheRoot(): string {
 
 /** The headers of a release: installed, or fetched by scripts/debian-kernel.sh into the cache. */
 export function headersDir(release: string): string {
-  const candidates = [`/usr/src/linux-headers-${release}`, join(cacheRoot(), 'debian', release, 'root', 'usr', 'src', `linux-headers-${release}`)];
+  const candidates = [
+    `/usr/src/linux-headers-${release}`,
+    join(cacheRoot(), 'debian', release, 'root', 'usr', 'src', `linux-headers-${release}`),
+  ];
   const found = candidates.find((d) => existsSync(join(d, '.config')));
-  if (!found) throw new CreateError(`no headers for kernel ${release} (looked in ${candidates.join(', ')}): install linux-headers-${release} or run scripts/debian-kernel.sh ${release}`);
+  if (!found)
+    throw new CreateError(
+      `no headers for kernel ${release} (looked in ${candidates.join(', ')}): install linux-headers-${release} or run scripts/debian-kernel.sh ${release}`,
+    );
   return found;
 }
 
@@ -61,7 +67,15 @@ export function kernelTarget(release: string): KernelTarget {
   const series = /^(\d+\.\d+)/.exec(pkg[1]);
   if (!series) throw new CreateError(`cannot read the kernel series from package version ${pkg[1]}`);
   if (!/^CONFIG_LIVEPATCH=y/m.test(config)) throw new CreateError(`kernel ${release} is built without CONFIG_LIVEPATCH`);
-  return { release, packageVersion: pkg[1], series: series[1], headers, ccVersionText: cc[1], cc: cc[1].split(' ')[0], rust: /^CONFIG_RUST_IS_AVAILABLE=y/m.test(config) };
+  return {
+    release,
+    packageVersion: pkg[1],
+    series: series[1],
+    headers,
+    ccVersionText: cc[1],
+    cc: cc[1].split(' ')[0],
+    rust: /^CONFIG_RUST_IS_AVAILABLE=y/m.test(config),
+  };
 }
 
 export interface Tree {
@@ -85,8 +99,26 @@ export function makeInvocation(tree: Tree): { args: string[]; env: NodeJS.Proces
   const t = tree.target;
   const cross = /^(.*-)gcc(-\d+)?$/.exec(t.cc)?.[1];
   return {
-    args: ['-C', tree.src, `O=${tree.build}`, 'ARCH=x86', ...(cross ? [`CROSS_COMPILE=${cross}`] : []), `CC=${t.cc}`, `KERNELRELEASE=${t.release}`, ...(t.rust ? [] : ['RUSTC=false']), 'KBUILD_BUILD_USER=debian-kernel', 'KBUILD_BUILD_HOST=lists.debian.org'],
-    env: { ...process.env, DISTRIBUTION_OFFICIAL_BUILD: '1', DISTRIBUTOR: 'Debian', DISTRIBUTION_VERSION: t.packageVersion, KCFLAGS: '', KBUILD_OUTPUT: '' },
+    args: [
+      '-C',
+      tree.src,
+      `O=${tree.build}`,
+      'ARCH=x86',
+      ...(cross ? [`CROSS_COMPILE=${cross}`] : []),
+      `CC=${t.cc}`,
+      `KERNELRELEASE=${t.release}`,
+      ...(t.rust ? [] : ['RUSTC=false']),
+      'KBUILD_BUILD_USER=debian-kernel',
+      'KBUILD_BUILD_HOST=lists.debian.org',
+    ],
+    env: {
+      ...process.env,
+      DISTRIBUTION_OFFICIAL_BUILD: '1',
+      DISTRIBUTOR: 'Debian',
+      DISTRIBUTION_VERSION: t.packageVersion,
+      KCFLAGS: '',
+      KBUILD_OUTPUT: '',
+    },
   };
 }
 
@@ -103,12 +135,19 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
 /** The host tools `olddefconfig` and `modules_prepare` need (kconfig, objtool, sign-file). */
 function checkHostTools(cc: string): void {
   const missing: string[] = [];
-  for (const [tool, pkg] of [['flex', 'flex'], ['bison', 'bison'], ['pahole', 'dwarves'], [cc, cc], ['make', 'make']] as const) {
+  for (const [tool, pkg] of [
+    ['flex', 'flex'],
+    ['bison', 'bison'],
+    ['pahole', 'dwarves'],
+    [cc, cc],
+    ['make', 'make'],
+  ] as const) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(pkg);
   }
   if (!existsSync('/usr/include/gelf.h')) missing.push('libelf-dev');
   if (!existsSync('/usr/include/openssl/ssl.h')) missing.push('libssl-dev');
-  if (missing.length > 0) throw new CreateError(`preparing a kernel tree needs: ${missing.join(' ')} (apt-get install ${missing.join(' ')})`);
+  if (missing.length > 0)
+    throw new CreateError(`preparing a kernel tree needs: ${missing.join(' ')} (apt-get install ${missing.join(' ')})`);
 }
 
 /**
@@ -120,7 +159,9 @@ export function compilerProblem(t: KernelTarget): string | null {
   const r = spawnSync(t.cc, ['--version'], { encoding: 'utf8' });
   const first = r.status === 0 ? r.stdout.split('\n')[0] : '';
   if (first === t.ccVersionText) return null;
-  return first ? `its compiler '${t.ccVersionText}' (this machine's ${t.cc} is '${first}')` : `its compiler ${t.cc} ('${t.ccVersionText}'), not on this machine`;
+  return first
+    ? `its compiler '${t.ccVersionText}' (this machine's ${t.cc} is '${first}')`
+    : `its compiler ${t.cc} ('${t.ccVersionText}'), not on this machine`;
 }
 
 /** scripts/debian-apt.sh, from src/create or dist/create. */
@@ -142,7 +183,12 @@ function aptFor(release: string): { tool: (name: 'apt-get' | 'apt-cache', args: 
 function servedVersions(apt: ReturnType<typeof aptFor>, pkg: string): string[] {
   const [cmd, args] = apt.tool('apt-cache', ['madison', pkg]);
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.split('\n').map((l) => l.split('|')[1]?.trim()).filter((v): v is string => !!v) : [];
+  return r.status === 0
+    ? r.stdout
+        .split('\n')
+        .map((l) => l.split('|')[1]?.trim())
+        .filter((v): v is string => !!v)
+    : [];
 }
 
 /**
@@ -165,7 +211,9 @@ export function prepareTree(target: KernelTarget, progress: Progress): Tree {
     const apt = aptFor(target.release);
     const versions = servedVersions(apt, pkg);
     if (!versions.includes(target.packageVersion)) {
-      throw new CreateError(`kernel ${target.release} is Debian ${target.packageVersion}, but ${apt.where} serve${apt.where.startsWith('the') ? '' : 's'} ${pkg} ${versions.length ? versions.join(', ') : '(none)'}: the source must be the kernel's exact version (update the kernel, or add the suite that has it)`);
+      throw new CreateError(
+        `kernel ${target.release} is Debian ${target.packageVersion}, but ${apt.where} serve${apt.where.startsWith('the') ? '' : 's'} ${pkg} ${versions.length ? versions.join(', ') : '(none)'}: the source must be the kernel's exact version (update the kernel, or add the suite that has it)`,
+      );
     }
     const dl = join(base, 'download');
     rmSync(dl, { recursive: true, force: true });
@@ -177,7 +225,9 @@ export function prepareTree(target: KernelTarget, progress: Progress): Tree {
     if (!deb) throw new CreateError(`apt-get download ${pkg} left no .deb in ${dl}`);
     progress(`extracting ${deb} (about 1.5 GB)`);
     rmSync(src, { recursive: true, force: true });
-    run('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/src/${pkg}.tar.xz | tar -xJ -C "$2"`, 'sh', join(dl, deb), base], { what: `extracting ${deb}` });
+    run('sh', ['-c', `dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/src/${pkg}.tar.xz | tar -xJ -C "$2"`, 'sh', join(dl, deb), base], {
+      what: `extracting ${deb}`,
+    });
     if (!existsSync(join(src, 'Makefile'))) throw new CreateError(`${deb} did not contain ${pkg}/Makefile`);
     rmSync(dl, { recursive: true, force: true });
     writeFileSync(extracted, `${target.packageVersion}\n`);
@@ -188,7 +238,9 @@ export function prepareTree(target: KernelTarget, progress: Progress): Tree {
   progress('configuring (olddefconfig)');
   run('make', [...args, 'olddefconfig'], { env, what: 'make olddefconfig' });
   if (readFileSync(join(tree.build, '.config'), 'utf8') !== readFileSync(join(target.headers, '.config'), 'utf8')) {
-    throw new CreateError(`olddefconfig changed Debian's .config for ${target.release} (a different compiler or pahole version?): the rebuilt code would not match the kernel`);
+    throw new CreateError(
+      `olddefconfig changed Debian's .config for ${target.release} (a different compiler or pahole version?): the rebuilt code would not match the kernel`,
+    );
   }
   progress('preparing the tree (modules_prepare: objtool, generated headers)');
   run('make', [...args, '-j2', 'modules_prepare'], { env, what: 'make modules_prepare' });
@@ -217,7 +269,9 @@ export function recordedCommand(tree: Tree, source: string, progress: Progress):
   }
   // `cmd_<obj> := ` up to 6.2, `savedcmd_<obj> := ` from 6.3 (scripts/Kbuild.include's if_changed).
   for (const prefix of [`cmd_${obj} := `, `savedcmd_${obj} := `]) {
-    const line = readFileSync(cmdFile, 'utf8').split('\n').find((l) => l.startsWith(prefix));
+    const line = readFileSync(cmdFile, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(prefix));
     if (line) return line.slice(prefix.length);
   }
   throw new CreateError(`${cmdFile} has no cmd_${obj} or savedcmd_${obj} line`);
@@ -276,7 +330,10 @@ export function isGlobalHeader(path: string): boolean {
  */
 export function depsOf(cmdText: string): { source: string | undefined; deps: string[] } {
   const lines = cmdText.split('\n');
-  const source = lines.find((l) => l.startsWith('source_'))?.split(' := ')[1]?.trim();
+  const source = lines
+    .find((l) => l.startsWith('source_'))
+    ?.split(' := ')[1]
+    ?.trim();
   const deps: string[] = [];
   const at = lines.findIndex((l) => l.startsWith('deps_'));
   if (at >= 0) {
@@ -291,7 +348,8 @@ export function depsOf(cmdText: string): { source: string | undefined; deps: str
 function cmdFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? cmdFiles(join(dir, e.name)) : /^\..*\.o\.cmd$/.test(e.name) ? [join(dir, e.name)] : []);
+    e.isDirectory() ? cmdFiles(join(dir, e.name)) : /^\..*\.o\.cmd$/.test(e.name) ? [join(dir, e.name)] : [],
+  );
 }
 
 /**
@@ -312,19 +370,26 @@ export function unitsIncluding(tree: Tree, header: string, progress: Progress): 
     writeFileSync(stamp, '');
   }
   const name = header.split('/').pop()!;
-  const outside = spawnSync('grep', ['-rlE', '--include=*.c', '--include=*.h', `^\\s*#\\s*include\\s*"[^"]*/${name.replace(/\./g, '\\.')}"`, tree.src], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const outside = spawnSync(
+    'grep',
+    ['-rlE', '--include=*.c', '--include=*.h', `^\\s*#\\s*include\\s*"[^"]*/${name.replace(/\./g, '\\.')}"`, tree.src],
+    { encoding: 'utf8', maxBuffer: 1 << 26 },
+  );
   for (const f of outside.stdout.split('\n').filter(Boolean)) {
     const text = readFileSync(f, 'utf8');
     for (const m of text.matchAll(/^\s*#\s*include\s*"([^"]*)"/gm)) {
-      if (resolve(dirname(f), m[1]) === absHeader && !f.startsWith(join(tree.src, dir) + '/')) {
-        throw new CreateError(`${header} is included from outside ${dir}/ (${f.slice(tree.src.length + 1)}): which units of other folders read it is not known here; move the change into the .c files that need it`);
+      if (resolve(dirname(f), m[1]) === absHeader && !f.startsWith(`${join(tree.src, dir)}/`)) {
+        throw new CreateError(
+          `${header} is included from outside ${dir}/ (${f.slice(tree.src.length + 1)}): which units of other folders read it is not known here; move the change into the .c files that need it`,
+        );
       }
     }
   }
   const units: string[] = [];
   for (const f of cmdFiles(join(tree.build, dir))) {
     const { source, deps } = depsOf(readFileSync(f, 'utf8'));
-    if (source?.endsWith('.c') && source.startsWith(tree.src + '/') && deps.includes(absHeader)) units.push(source.slice(tree.src.length + 1));
+    if (source?.endsWith('.c') && source.startsWith(`${tree.src}/`) && deps.includes(absHeader))
+      units.push(source.slice(tree.src.length + 1));
   }
   return units.sort();
 }

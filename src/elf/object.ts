@@ -1,6 +1,17 @@
 import {
-  SHF_INFO_LINK, SHN_LORESERVE, SHN_UNDEF, SHN_XINDEX, SHT_DYNSYM, SHT_GROUP, SHT_NOBITS, SHT_NULL, SHT_REL,
-  SHT_RELA, SHT_SYMTAB, SHT_SYMTAB_SHNDX, STB_LOCAL,
+  SHF_INFO_LINK,
+  SHN_LORESERVE,
+  SHN_UNDEF,
+  SHN_XINDEX,
+  SHT_DYNSYM,
+  SHT_GROUP,
+  SHT_NOBITS,
+  SHT_NULL,
+  SHT_REL,
+  SHT_RELA,
+  SHT_SYMTAB,
+  SHT_SYMTAB_SHNDX,
+  STB_LOCAL,
 } from './constants.js';
 import { ElfError } from './errors.js';
 import { BufferSource, ElfReader, type ElfHeader, type SectionHeader } from './reader.js';
@@ -29,8 +40,15 @@ export class ElfSymbol {
   readonly origin: Origin | undefined;
 
   constructor(init: {
-    name: string; value?: bigint; size?: bigint; bind: number; type: number; other?: number;
-    section?: Section | null; shndx?: number; origin?: Origin;
+    name: string;
+    value?: bigint;
+    size?: bigint;
+    bind: number;
+    type: number;
+    other?: number;
+    section?: Section | null;
+    shndx?: number;
+    origin?: Origin;
   }) {
     this.name = init.name;
     this.value = init.value ?? 0n;
@@ -80,8 +98,15 @@ export class Section {
   private changed = false;
 
   constructor(init: {
-    name: string; type: number; flags?: number; addr?: bigint; addralign?: number; entsize?: number;
-    data?: Uint8Array; size?: number; origin?: Origin;
+    name: string;
+    type: number;
+    flags?: number;
+    addr?: bigint;
+    addralign?: number;
+    entsize?: number;
+    data?: Uint8Array;
+    size?: number;
+    origin?: Origin;
   }) {
     this.name = init.name;
     this.type = init.type;
@@ -260,7 +285,7 @@ function parseObject(r: ElfReader): ElfObject {
   const h = r.header;
   const shdrs = r.sections;
   const sections: Section[] = shdrs.map((sh) => makeSection(r, sh));
-  const at = (i: number): Section | null => (i === 0 ? null : sections[i] ?? null);
+  const at = (i: number): Section | null => (i === 0 ? null : (sections[i] ?? null));
 
   for (const sh of shdrs) {
     const s = sections[sh.index];
@@ -296,8 +321,15 @@ function parseObject(r: ElfReader): ElfObject {
 function makeSection(r: ElfReader, sh: SectionHeader): Section {
   const origin: Origin = { index: sh.index, offset: sh.offset, size: sh.size, nameOffset: sh.nameOffset, name: sh.name };
   const init = {
-    name: sh.name, type: sh.type, flags: sh.flags, addr: sh.addr, addralign: sh.addralign, entsize: sh.entsize,
-    data: sh.type === SHT_NOBITS || sh.type === SHT_NULL ? undefined : r.data(sh), size: sh.size, origin,
+    name: sh.name,
+    type: sh.type,
+    flags: sh.flags,
+    addr: sh.addr,
+    addralign: sh.addralign,
+    entsize: sh.entsize,
+    data: sh.type === SHT_NOBITS || sh.type === SHT_NULL ? undefined : r.data(sh),
+    size: sh.size,
+    origin,
   };
   switch (sh.type) {
     case SHT_SYMTAB:
@@ -324,8 +356,14 @@ function readSymbols(r: ElfReader, sh: SectionHeader, table: SymbolTable, sectio
     const defined = raw === SHN_XINDEX || (raw !== SHN_UNDEF && raw < SHN_LORESERVE);
     const name = v.name(i);
     list[i] = new ElfSymbol({
-      name, value: v.value(i), size: v.size(i), bind: v.bind(i), type: v.type(i), other: v.other(i),
-      section: defined ? sections[idx] : null, shndx: defined ? 0 : raw,
+      name,
+      value: v.value(i),
+      size: v.size(i),
+      bind: v.bind(i),
+      type: v.type(i),
+      other: v.other(i),
+      section: defined ? sections[idx] : null,
+      shndx: defined ? 0 : raw,
       origin: { index: i, offset: 0, size: 0, nameOffset: v.nameOffset(i), name },
     });
   }
@@ -342,7 +380,10 @@ function wireRelocations(r: ElfReader, sh: SectionHeader, s: RelocationSection, 
   for (let i = 0; i < view.count; i++) {
     const idx = view.symbol(i);
     if (idx >= symbols.length) {
-      r.fail(`relocation ${i} at offset 0x${view.offset(i).toString(16)} refers to symbol ${idx}, but ${symtab.name} has ${symbols.length} symbols`, sh);
+      r.fail(
+        `relocation ${i} at offset 0x${view.offset(i).toString(16)} refers to symbol ${idx}, but ${symtab.name} has ${symbols.length} symbols`,
+        sh,
+      );
     }
   }
   s.setLazy(() => {

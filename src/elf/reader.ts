@@ -1,7 +1,24 @@
 import { Decoder, latin1 } from './bytes.js';
 import {
-  ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ELFMAG, type ElfClass, SHN_LORESERVE, SHN_UNDEF,
-  SHN_XINDEX, SHT_NOBITS, SHT_NULL, SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB, SHT_SYMTAB_SHNDX, SHT_DYNSYM, sizes, type RecordLayout,
+  ELFCLASS32,
+  ELFCLASS64,
+  ELFDATA2LSB,
+  ELFDATA2MSB,
+  ELFMAG,
+  type ElfClass,
+  SHN_LORESERVE,
+  SHN_UNDEF,
+  SHN_XINDEX,
+  SHT_NOBITS,
+  SHT_NULL,
+  SHT_REL,
+  SHT_RELA,
+  SHT_STRTAB,
+  SHT_SYMTAB,
+  SHT_SYMTAB_SHNDX,
+  SHT_DYNSYM,
+  sizes,
+  type RecordLayout,
 } from './constants.js';
 import { ElfError } from './errors.js';
 
@@ -145,14 +162,18 @@ export class ElfReader {
       const count = first.word(f.size);
       // Checked before anything is sized by it: the count comes from the file.
       if (!(count * s.shdr <= size - h.shoff)) {
-        this.fail(`section count ${Number.isNaN(count) ? 'beyond 2^53' : count} (e_shnum 0, from section 0's sh_size) does not fit in the file (${size} bytes)`);
+        this.fail(
+          `section count ${Number.isNaN(count) ? 'beyond 2^53' : count} (e_shnum 0, from section 0's sh_size) does not fit in the file (${size} bytes)`,
+        );
       }
       h.shnum = count;
     }
     if (h.shstrndx === SHN_XINDEX) h.shstrndx = first.u32(f.link);
     const tableSize = h.shnum * s.shdr;
     if (h.shoff + tableSize > size) {
-      this.fail(`section header table (${h.shnum} entries at offset 0x${h.shoff.toString(16)}) extends past the end of the file (${size} bytes)`);
+      this.fail(
+        `section header table (${h.shnum} entries at offset 0x${h.shoff.toString(16)}) extends past the end of the file (${size} bytes)`,
+      );
     }
     const d = this.decoder(this.source.read(h.shoff, tableSize));
     const out: SectionHeader[] = new Array(h.shnum);
@@ -187,7 +208,10 @@ export class ElfReader {
   private checkSection(sh: SectionHeader): void {
     if ([sh.flags, sh.offset, sh.size, sh.addralign, sh.entsize].some(Number.isNaN)) this.fail('section header field beyond 2^53', sh);
     if (sh.type !== SHT_NOBITS && sh.type !== SHT_NULL && sh.offset + sh.size > this.source.size) {
-      this.fail(`contents (offset 0x${sh.offset.toString(16)}, size 0x${sh.size.toString(16)}) extend past the end of the file (${this.source.size} bytes)`, sh);
+      this.fail(
+        `contents (offset 0x${sh.offset.toString(16)}, size 0x${sh.size.toString(16)}) extend past the end of the file (${this.source.size} bytes)`,
+        sh,
+      );
     }
     // The ABI allows 0, 1 and powers of two; anything else is not an alignment.
     if (sh.addralign > 1 && !Number.isInteger(Math.log2(sh.addralign))) this.fail(`sh_addralign ${sh.addralign} is not a power of two`, sh);
@@ -199,10 +223,12 @@ export class ElfReader {
    * symbols, losing its bytes).
    */
   private checkIndexTable(sh: SectionHeader, table: SectionHeader): void {
-    if (table.type !== SHT_SYMTAB && table.type !== SHT_DYNSYM) this.fail(`SHT_SYMTAB_SHNDX links to ${sectionLabel(table)}, which is not a symbol table`, sh);
+    if (table.type !== SHT_SYMTAB && table.type !== SHT_DYNSYM)
+      this.fail(`SHT_SYMTAB_SHNDX links to ${sectionLabel(table)}, which is not a symbol table`, sh);
     if (sh.entsize !== 4) this.fail(`SHT_SYMTAB_SHNDX entry size sh_entsize is ${sh.entsize}, expected 4`, sh);
     const symbols = Math.floor(table.size / sizes[this.header.elfClass].sym);
-    if (sh.size !== symbols * 4) this.fail(`SHT_SYMTAB_SHNDX has ${sh.size / 4} entries for the ${symbols} symbols of ${sectionLabel(table)}`, sh);
+    if (sh.size !== symbols * 4)
+      this.fail(`SHT_SYMTAB_SHNDX has ${sh.size / 4} entries for the ${symbols} symbols of ${sectionLabel(table)}`, sh);
   }
 
   private nameSections(out: SectionHeader[]): void {
@@ -214,7 +240,9 @@ export class ElfReader {
     this.checkSection(strtab);
     const text = this.strings(strtab);
     for (const sh of out) {
-      sh.name = stringAt(text, sh.nameOffset, () => this.fail(`name offset ${sh.nameOffset} is outside the section name table (${text.length} bytes)`, `[${sh.index}]`));
+      sh.name = stringAt(text, sh.nameOffset, () =>
+        this.fail(`name offset ${sh.nameOffset} is outside the section name table (${text.length} bytes)`, `[${sh.index}]`),
+      );
     }
   }
 
@@ -310,7 +338,10 @@ export class SymbolTableView {
     for (let i = 0; i < this.count; i++) {
       const nameOff = this.nameOffset(i);
       if (nameOff !== 0 && nameOff >= limit) {
-        this.reader.fail(`symbol ${i}: name offset ${nameOff} is outside string table ${sectionLabel(strSec)} (${limit} bytes)`, this.section);
+        this.reader.fail(
+          `symbol ${i}: name offset ${nameOff} is outside string table ${sectionLabel(strSec)} (${limit} bytes)`,
+          this.section,
+        );
       }
       const raw = this.rawShndx(i);
       if (raw === SHN_XINDEX) {

@@ -1,11 +1,28 @@
 import { Encoder, alignUp } from './bytes.js';
 import {
-  ELFCLASS64, SHN_LORESERVE, SHN_UNDEF, SHN_XINDEX, SHT_NOBITS, SHT_NULL, SHT_REL, SHT_RELA, SHT_STRTAB,
-  SHT_SYMTAB_SHNDX, STB_LOCAL, sizes, type RecordLayout,
+  ELFCLASS64,
+  SHN_LORESERVE,
+  SHN_UNDEF,
+  SHN_XINDEX,
+  SHT_NOBITS,
+  SHT_NULL,
+  SHT_REL,
+  SHT_RELA,
+  SHT_STRTAB,
+  SHT_SYMTAB_SHNDX,
+  STB_LOCAL,
+  sizes,
+  type RecordLayout,
 } from './constants.js';
 import { ElfError } from './errors.js';
 import {
-  type ElfObject, type ElfSymbol, GroupSection, RelocationSection, Section, SymbolIndexSection, SymbolTable,
+  type ElfObject,
+  type ElfSymbol,
+  GroupSection,
+  RelocationSection,
+  type Section,
+  SymbolIndexSection,
+  SymbolTable,
 } from './object.js';
 
 interface HeaderFields {
@@ -47,7 +64,9 @@ export function writeElf(obj: ElfObject): Uint8Array {
 function planWrite(obj: ElfObject, fail: (d: string) => never): Plan {
   const sections = withIndexSections(obj.sections);
   const index = new Map<Section, number>();
-  sections.forEach((s, i) => index.set(s, i));
+  sections.forEach((s, i) => {
+    index.set(s, i);
+  });
   const idx = (s: Section | null): number => {
     if (s === null) return 0;
     const i = index.get(s);
@@ -63,7 +82,7 @@ function planWrite(obj: ElfObject, fail: (d: string) => never): Plan {
   for (const s of sections) {
     if (!(s instanceof SymbolTable)) continue;
     const [first, ...rest] = s.symbols;
-    if (!first || first.name !== '' || first.section !== null || first.shndx !== SHN_UNDEF) {
+    if (first?.name !== '' || first.section !== null || first.shndx !== SHN_UNDEF) {
       fail(`${s.name}: symbol 0 must be the null symbol`);
     }
     // ELF requires every local symbol before the first global one; sh_info counts the locals.
@@ -246,7 +265,12 @@ export class StringTableBuilder {
 }
 
 function encodeSymbols(
-  symbols: ElfSymbol[], names: Map<ElfSymbol, number>, idx: (s: Section | null) => number, rec: RecordLayout, le: boolean, is64: boolean,
+  symbols: ElfSymbol[],
+  names: Map<ElfSymbol, number>,
+  idx: (s: Section | null) => number,
+  rec: RecordLayout,
+  le: boolean,
+  is64: boolean,
 ): Uint8Array {
   const f = rec.Sym;
   const out = new Uint8Array(symbols.length * rec.sym);
@@ -275,7 +299,11 @@ function encodeSymbolIndices(symbols: ElfSymbol[], idx: (s: Section | null) => n
 }
 
 function encodeRelocations(
-  s: RelocationSection, symIdx: (y: ElfSymbol | null) => number, rec: RecordLayout, le: boolean, is64: boolean,
+  s: RelocationSection,
+  symIdx: (y: ElfSymbol | null) => number,
+  rec: RecordLayout,
+  le: boolean,
+  is64: boolean,
 ): Uint8Array {
   const rela = s.type === SHT_RELA;
   if (!rela && s.type !== SHT_REL) throw new ElfError('write', 'relocation section of unknown type', { section: s.name });
@@ -306,7 +334,9 @@ function encodeGroup(g: GroupSection, idx: (s: Section | null) => number, le: bo
   const out = new Uint8Array(4 + g.members.length * 4);
   const e = new Encoder(out, le, false);
   e.u32(0, g.groupFlags);
-  g.members.forEach((m, i) => e.u32(4 + i * 4, idx(m)));
+  g.members.forEach((m, i) => {
+    e.u32(4 + i * 4, idx(m));
+  });
   return out;
 }
 
@@ -323,7 +353,10 @@ export const MAX_ALIGN = 0x10000;
  * padding that aligns what had to move.
  */
 function layout(
-  obj: ElfObject, sections: Section[], fields: Map<Section, HeaderFields>, fail: (d: string) => never,
+  obj: ElfObject,
+  sections: Section[],
+  fields: Map<Section, HeaderFields>,
+  fail: (d: string) => never,
 ): { shoff: number; fileSize: number } {
   const rec = sizes[obj.header.elfClass];
   const shTable = { offset: obj.header.shoff, size: sections.length * rec.shdr, align: rec.addr };

@@ -55,7 +55,14 @@ function temporaryName(name: string): string {
   const suffix = `.${process.pid}.tmp`;
   const room = NAME_MAX - 1 - suffix.length;
   const bytes = Buffer.from(name);
-  const kept = bytes.length <= room ? name : bytes.subarray(0, room).toString('latin1').replace(/[^\x00-\x7f]/g, '_');
+  const kept =
+    bytes.length <= room
+      ? name
+      : bytes
+          .subarray(0, room)
+          .toString('latin1')
+          // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is all of ASCII, on purpose
+          .replace(/[^\x00-\x7f]/g, '_');
   return `.${kept}${suffix}`;
 }
 
@@ -63,14 +70,22 @@ function temporaryName(name: string): string {
 export function describe(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   switch (err?.code) {
-    case 'ENOENT': return 'no such file or directory';
+    case 'ENOENT':
+      return 'no such file or directory';
     case 'EACCES':
-    case 'EPERM': return 'permission denied';
-    case 'EISDIR': return 'is a directory';
-    case 'ENOTDIR': return 'a path component is not a directory';
-    case 'ENOSPC': return 'no space left on device';
-    case 'EROFS': return 'read-only file system';
-    case 'EEXIST': return 'file exists';
-    default: return err?.message ?? String(e);
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'ENOTDIR':
+      return 'a path component is not a directory';
+    case 'ENOSPC':
+      return 'no space left on device';
+    case 'EROFS':
+      return 'read-only file system';
+    case 'EEXIST':
+      return 'file exists';
+    default:
+      return err?.message ?? String(e);
   }
 }

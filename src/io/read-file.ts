@@ -16,7 +16,13 @@ export class InputError extends UserError {
  */
 export function notRegularFile(st: Stats): NodeJS.ErrnoException {
   if (st.isDirectory()) return Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-  const kind = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a file';
+  const kind = st.isFIFO()
+    ? 'a FIFO'
+    : st.isSocket()
+      ? 'a socket'
+      : st.isCharacterDevice() || st.isBlockDevice()
+        ? 'a device'
+        : 'not a file';
   return Object.assign(new Error(`not a regular file (${kind})`), { code: 'ENOTREG' });
 }
 

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { type Stats, statSync } from 'node:fs';
 import { ElfError } from '../elf/errors.js';
 import { FileSource } from '../elf/file-source.js';
 import { BufferSource, ElfReader } from '../elf/reader.js';
@@ -39,7 +39,7 @@ export interface BuildResult {
 function modulePaths(entries: string[]): string[] {
   const out: string[] = [];
   for (const p of entries) {
-    let st;
+    let st: Stats;
     try {
       st = statSync(p);
     } catch (e) {

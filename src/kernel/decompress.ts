@@ -60,8 +60,12 @@ function gunzip(bytes: Uint8Array, limit: number): Uint8Array {
 
 /** xz-embedded's return codes (xz.h), for messages. */
 const xzErrors: Record<string, string> = {
-  '3': 'out of memory', '4': 'dictionary larger than the decoder allows', '5': 'not an xz stream',
-  '6': 'unsupported options or integrity check (SHA-256)', '7': 'corrupt data (integrity check failed)', '8': 'truncated',
+  '3': 'out of memory',
+  '4': 'dictionary larger than the decoder allows',
+  '5': 'not an xz stream',
+  '6': 'unsupported options or integrity check (SHA-256)',
+  '7': 'corrupt data (integrity check failed)',
+  '8': 'truncated',
 };
 
 async function unxz(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
@@ -167,7 +171,8 @@ function zstdFrames(bytes: Uint8Array, limit: number): ZstdFrame[] {
       o += type === 1 ? 1 : size;
       need(o, 0);
     }
-    if (contentSize !== undefined && contentSize > bound) throw new DecompressError(`zstd frame declares ${contentSize} bytes but its blocks hold at most ${bound}`);
+    if (contentSize !== undefined && contentSize > bound)
+      throw new DecompressError(`zstd frame declares ${contentSize} bytes but its blocks hold at most ${bound}`);
     // Content_Checksum (libzstd checks it).
     if (fhd & 0x04) {
       need(o, 4);

@@ -1,4 +1,14 @@
-import { SHF_ALLOC, SHN_ABS, SHN_COMMON, SHN_LORESERVE, SHN_UNDEF, SHT_NOBITS, STB_LOCAL, STT_FILE, STT_SECTION } from '../elf/constants.js';
+import {
+  SHF_ALLOC,
+  SHN_ABS,
+  SHN_COMMON,
+  SHN_LORESERVE,
+  SHN_UNDEF,
+  SHT_NOBITS,
+  STB_LOCAL,
+  STT_FILE,
+  STT_SECTION,
+} from '../elf/constants.js';
 import type { ElfReader, SymbolTableView } from '../elf/reader.js';
 import { KernelDataError } from './errors.js';
 import { type KallsymsRules, compareNmOrder, compareSameAddress, isModuleCoreSymbol, nmType } from './kallsyms-rules.js';
@@ -17,8 +27,14 @@ function typeLetter(reader: ElfReader, v: SymbolTableView, i: number): string {
   const special = raw >= SHN_LORESERVE && raw !== 0xffff;
   const sec = special ? undefined : reader.sections[shndx];
   return nmType({
-    bind: v.bind(i), type: v.type(i), undefined: shndx === SHN_UNDEF, absolute: raw === SHN_ABS, common: raw === SHN_COMMON,
-    sectionFlags: sec?.flags ?? 0, sectionNobits: sec?.type === SHT_NOBITS, sectionName: sec?.name ?? '',
+    bind: v.bind(i),
+    type: v.type(i),
+    undefined: shndx === SHN_UNDEF,
+    absolute: raw === SHN_ABS,
+    common: raw === SHN_COMMON,
+    sectionFlags: sec?.flags ?? 0,
+    sectionNobits: sec?.type === SHT_NOBITS,
+    sectionName: sec?.name ?? '',
   });
 }
 
@@ -64,7 +80,7 @@ function exportTypeOf(sectionName: string): string {
  * which take no position.
  */
 export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols, rules: KallsymsRules): void {
-  const v = symtabOf(reader, 'a stripped vmlinux has no symbols; use the -dbg package\'s vmlinux, a System.map or a kallsyms dump');
+  const v = symtabOf(reader, "a stripped vmlinux has no symbols; use the -dbg package's vmlinux, a System.map or a kallsyms dump");
   const strtab = strtabBytes(reader, v);
   into.reserve(v.count, strtab.length);
   const letterOf = typeLetters(reader, v);
@@ -107,7 +123,10 @@ export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols, rules:
     const nb = v.name(b);
     return compareSameAddress(na, types[a], nb, types[b]) || compareNmOrder(na, nb) || a - b;
   });
-  for (const [list, isListed] of [[listed, true], [unlisted, false]] as const) {
+  for (const [list, isListed] of [
+    [listed, true],
+    [unlisted, false],
+  ] as const) {
     for (const i of list) into.addFromStrtab(strtab, v.nameOffset(i), types[i].charCodeAt(0), v.sizeNumber(i), isListed, files[i]);
   }
 }
@@ -173,9 +192,15 @@ export function readModuleSymbols(reader: ElfReader, path: string, into: (name: 
     const raw = v.rawShndx(i);
     const sec = raw < shnum ? reader.sections[raw] : undefined;
     const core = isModuleCoreSymbol({
-      nameOffset, shndx: raw, shnum, sectionFlags: sec?.flags ?? 0, sectionName: sec?.name ?? '', isPercpu: raw === percpu,
+      nameOffset,
+      shndx: raw,
+      shnum,
+      sectionFlags: sec?.flags ?? 0,
+      sectionName: sec?.name ?? '',
+      isPercpu: raw === percpu,
     });
-    if (sec && nameStartsWith(strtab, nameOffset, '__ksymtab_')) out.exports.set(v.name(i).slice('__ksymtab_'.length), exportTypeOf(sec.name));
+    if (sec && nameStartsWith(strtab, nameOffset, '__ksymtab_'))
+      out.exports.set(v.name(i).slice('__ksymtab_'.length), exportTypeOf(sec.name));
     const local = v.bind(i) === STB_LOCAL && file !== '';
     if (local && fileId < 0) fileId = out.fileId(file);
     out.addFromStrtab(strtab, nameOffset, letterOf(i).charCodeAt(0), v.sizeNumber(i), core, local ? fileId : -1);

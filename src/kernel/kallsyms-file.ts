@@ -38,7 +38,8 @@ export function addKallsyms(map: MemorySymbolMap, text: string, source: string):
       continue;
     }
     const mod = line.slice(tab + 1);
-    if (!mod.startsWith('[') || !mod.endsWith(']')) throw new KernelDataError(`${source}:${lineNo}: module field must be [NAME]: ${line.slice(0, 80)}`);
+    if (!mod.startsWith('[') || !mod.endsWith(']'))
+      throw new KernelDataError(`${source}:${lineNo}: module field must be [NAME]: ${line.slice(0, 80)}`);
     const modName = mod.slice(1, -1);
     if (modName === 'bpf' || modName.startsWith('__builtin__')) continue;
     // Livepatch modules keep undefined and livepatch symbols in their table; they are no definitions.
@@ -60,7 +61,9 @@ export function addSystemMap(map: MemorySymbolMap, text: string, source: string,
   const vmlinux = map.objectFor(VMLINUX);
   if (vmlinux.length > 0) throw new KernelDataError(`${source}: vmlinux symbols were already given by another source`);
   if (text.length < 4096 && text.includes('The real System.map is in')) {
-    throw new KernelDataError(`${source}: not a real System.map but a placeholder; the real one is in the -dbg package (or use a kallsyms dump)`);
+    throw new KernelDataError(
+      `${source}: not a real System.map but a placeholder; the real one is in the -dbg package (or use a kallsyms dump)`,
+    );
   }
   const lines = text.split('\n');
   const listed: string[][] = [];
@@ -82,8 +85,9 @@ export function addSystemMap(map: MemorySymbolMap, text: string, source: string,
     listed.push(f);
   }
   // A stable sort: what compareSameAddress leaves tied keeps its nm -n order.
-  listed.sort((a, b) => a[0].length - b[0].length || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)
-    || compareSameAddress(a[2], a[1], b[2], b[1]));
+  listed.sort(
+    (a, b) => a[0].length - b[0].length || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0) || compareSameAddress(a[2], a[1], b[2], b[1]),
+  );
   for (const f of listed) vmlinux.add(f[2], f[1], -1, true);
   for (const f of unlisted) vmlinux.add(f[2], f[1], -1, false);
   const n = listed.length + unlisted.length;

@@ -11,8 +11,14 @@ import { SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, STB_GNU_UNIQUE, STB_LOCAL, STB_WEA
  * (binutils `bfd_decode_symclass`): lower case for local symbols.
  */
 export function nmType(opts: {
-  bind: number; type: number; undefined: boolean; absolute: boolean; common: boolean;
-  sectionFlags: number; sectionNobits: boolean; sectionName: string;
+  bind: number;
+  type: number;
+  undefined: boolean;
+  absolute: boolean;
+  common: boolean;
+  sectionFlags: number;
+  sectionNobits: boolean;
+  sectionName: string;
 }): string {
   if (opts.undefined) return opts.bind === STB_WEAK ? (opts.type === STT_OBJECT ? 'v' : 'w') : 'U';
   if (opts.bind === STB_WEAK) return opts.type === STT_OBJECT ? 'V' : 'W';
@@ -55,13 +61,29 @@ export interface KallsymsRules {
  * data included. Checked against Debian's 6.1.0-56 (e2e suite).
  */
 const ignoredNames61 = new Set([
-  'kallsyms_addresses', 'kallsyms_offsets', 'kallsyms_relative_base', 'kallsyms_num_syms', 'kallsyms_names',
-  'kallsyms_markers', 'kallsyms_token_table', 'kallsyms_token_index', 'kallsyms_seqs_of_names', '_SDA_BASE_',
+  'kallsyms_addresses',
+  'kallsyms_offsets',
+  'kallsyms_relative_base',
+  'kallsyms_num_syms',
+  'kallsyms_names',
+  'kallsyms_markers',
+  'kallsyms_token_table',
+  'kallsyms_token_index',
+  'kallsyms_seqs_of_names',
+  '_SDA_BASE_',
   '_SDA2_BASE_',
 ]);
 const ignoredPrefixes61 = [
-  '__efistub_', '__kvm_nvhe_$', '__kvm_nvhe_.L', '__AArch64ADRPThunk_', '__ARMV5PILongThunk_', '__ARMV7PILongThunk_',
-  '__ThumbV7PILongThunk_', '__LA25Thunk_', '__microLA25Thunk_', '__kcfi_typeid_',
+  '__efistub_',
+  '__kvm_nvhe_$',
+  '__kvm_nvhe_.L',
+  '__AArch64ADRPThunk_',
+  '__ARMV5PILongThunk_',
+  '__ARMV7PILongThunk_',
+  '__ThumbV7PILongThunk_',
+  '__LA25Thunk_',
+  '__microLA25Thunk_',
+  '__kcfi_typeid_',
 ];
 const ignoredSuffixes = ['_from_arm', '_from_thumb', '_veneer'];
 const ignoredMatches = ['.long_branch.', '.plt_branch.'];
@@ -81,8 +103,16 @@ const rules61: KallsymsRules = {
   since: '6.1',
   listed(name, type) {
     if (droppedType(type)) return false;
-    if (name.startsWith('$') || name.startsWith('.L') || name.startsWith('__crc_') || name.startsWith('__kstrtab_')
-      || name.startsWith('__kstrtabns_') || name === 'L0' || name === '') return false;
+    if (
+      name.startsWith('$') ||
+      name.startsWith('.L') ||
+      name.startsWith('__crc_') ||
+      name.startsWith('__kstrtab_') ||
+      name.startsWith('__kstrtabns_') ||
+      name === 'L0' ||
+      name === ''
+    )
+      return false;
     if (ignoredNames61.has(name)) return false;
     if (ignoredPrefixes61.some((p) => name.startsWith(p))) return false;
     if (ignoredSuffixes.some((x) => name.endsWith(x))) return false;
@@ -100,12 +130,27 @@ const thunk = /^__[A-Za-z0-9]*Thunk_/;
  * the `kallsyms_*` tables: kallsyms lists them. Checked against Debian's 6.12.95 (e2e suite).
  */
 function mksysmapDrops64(name: string): boolean {
-  return name === '' || name.startsWith('$') || name.startsWith('.L') || name.startsWith('__efistub_')
-    || name.startsWith('__kvm_nvhe_$') || name.startsWith('__kvm_nvhe_.L') || name.startsWith('__pi_.L')
-    || thunk.test(name) || name.startsWith('__kcfi_typeid_') || name.startsWith('__kvm_nvhe___kcfi_typeid_')
-    || name.startsWith('__pi___kcfi_typeid_') || name.startsWith('__crc_') || name.startsWith('__kstrtab_')
-    || name.startsWith('__kstrtabns_') || ignoredSuffixes.some((x) => name.endsWith(x))
-    || name === 'L0' || name === '_SDA_BASE_' || name === '_SDA2_BASE_' || ignoredMatches.some((m) => name.includes(m));
+  return (
+    name === '' ||
+    name.startsWith('$') ||
+    name.startsWith('.L') ||
+    name.startsWith('__efistub_') ||
+    name.startsWith('__kvm_nvhe_$') ||
+    name.startsWith('__kvm_nvhe_.L') ||
+    name.startsWith('__pi_.L') ||
+    thunk.test(name) ||
+    name.startsWith('__kcfi_typeid_') ||
+    name.startsWith('__kvm_nvhe___kcfi_typeid_') ||
+    name.startsWith('__pi___kcfi_typeid_') ||
+    name.startsWith('__crc_') ||
+    name.startsWith('__kstrtab_') ||
+    name.startsWith('__kstrtabns_') ||
+    ignoredSuffixes.some((x) => name.endsWith(x)) ||
+    name === 'L0' ||
+    name === '_SDA_BASE_' ||
+    name === '_SDA2_BASE_' ||
+    ignoredMatches.some((m) => name.includes(m))
+  );
 }
 
 const rules64: KallsymsRules = {
@@ -147,8 +192,13 @@ export function kallsymsRulesFor(release: string | undefined): KallsymsRules {
 /** `may_be_linker_script_provide_symbol()` in scripts/kallsyms.c. */
 function linkerProvided(name: string): boolean {
   if (name.length < 8 || !name.startsWith('__')) return false;
-  return name.startsWith('__start_') || name.startsWith('__stop_') || name.startsWith('__end_')
-    || name.endsWith('_start') || name.endsWith('_end');
+  return (
+    name.startsWith('__start_') ||
+    name.startsWith('__stop_') ||
+    name.startsWith('__end_') ||
+    name.endsWith('_start') ||
+    name.endsWith('_end')
+  );
 }
 
 function leadingUnderscores(name: string): number {
@@ -194,7 +244,12 @@ export function compareNmOrder(aName: string, bName: string): number {
  * symbol table order when it looks for the n-th symbol of a name in a module.
  */
 export function isModuleCoreSymbol(opts: {
-  nameOffset: number; shndx: number; shnum: number; sectionFlags: number; sectionName: string; isPercpu: boolean;
+  nameOffset: number;
+  shndx: number;
+  shnum: number;
+  sectionFlags: number;
+  sectionName: string;
+  isPercpu: boolean;
 }): boolean {
   if (opts.shndx === 0 || opts.shndx >= opts.shnum || opts.nameOffset === 0) return false;
   if (opts.isPercpu) return true;

@@ -58,10 +58,20 @@ function layout(c: Counts) {
     return start;
   };
   const l = {
-    objects: take(c.objects * 32), files: take(c.files * 8), meta: take(c.meta * 16),
-    symName: take((c.symbols + 1) * 4), symNext: take(c.symbols * 4), symFile: take(c.symbols * 4), symSize: take(c.symbols * 8),
-    symType: take(c.symbols), symFlags: take(c.symbols), symHeads: take(c.symBuckets * 4),
-    expFields: take(c.exports * 20), expNext: take(c.exports * 4), expHeads: take(c.expBuckets * 4), strings: take(c.strings),
+    objects: take(c.objects * 32),
+    files: take(c.files * 8),
+    meta: take(c.meta * 16),
+    symName: take((c.symbols + 1) * 4),
+    symNext: take(c.symbols * 4),
+    symFile: take(c.symbols * 4),
+    symSize: take(c.symbols * 8),
+    symType: take(c.symbols),
+    symFlags: take(c.symbols),
+    symHeads: take(c.symBuckets * 4),
+    expFields: take(c.exports * 20),
+    expNext: take(c.exports * 4),
+    expHeads: take(c.expBuckets * 4),
+    strings: take(c.strings),
     end: 0,
   };
   l.end = at;
@@ -116,7 +126,13 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
   const otherStrings = strings.finish();
 
   const c: Counts = {
-    objects: objects.length, symbols, exports, files, meta: map.meta.size, symBuckets: bucketCount(symbols), expBuckets: bucketCount(exports),
+    objects: objects.length,
+    symbols,
+    exports,
+    files,
+    meta: map.meta.size,
+    symBuckets: bucketCount(symbols),
+    expBuckets: bucketCount(exports),
     strings: nameBytes + otherStrings.length,
   };
   const l = layout(c);
@@ -198,11 +214,22 @@ export class BinaryMap extends IndexedSymbolMap {
     if (b.length < HEADER) this.bad(`truncated: ${b.length} bytes, shorter than the header`);
     const h = new DataView(b.buffer, b.byteOffset, HEADER);
     const word = (i: number) => h.getUint32(i, true);
-    if (word(8) !== BINARY_VERSION) this.bad(`version ${word(8)} is not supported (this klp-convert reads version ${BINARY_VERSION}); rebuild it with 'klp-convert symbols'`);
-    if (word(12) !== b.length) this.bad(word(12) > b.length ? `truncated: ${b.length} of its ${word(12)} bytes` : `${b.length - word(12)} bytes after its end`);
+    if (word(8) !== BINARY_VERSION)
+      this.bad(
+        `version ${word(8)} is not supported (this klp-convert reads version ${BINARY_VERSION}); rebuild it with 'klp-convert symbols'`,
+      );
+    if (word(12) !== b.length)
+      this.bad(word(12) > b.length ? `truncated: ${b.length} of its ${word(12)} bytes` : `${b.length - word(12)} bytes after its end`);
     if (crc32(b.subarray(20)) !== word(16)) this.bad('checksum mismatch: the file is corrupted');
     const c: Counts = {
-      objects: word(20), symbols: word(24), exports: word(28), files: word(32), meta: word(36), symBuckets: word(40), expBuckets: word(44), strings: word(48),
+      objects: word(20),
+      symbols: word(24),
+      exports: word(28),
+      files: word(32),
+      meta: word(36),
+      symBuckets: word(40),
+      expBuckets: word(44),
+      strings: word(48),
     };
     this.counts = c;
     const l = layout(c);
@@ -237,7 +264,8 @@ export class BinaryMap extends IndexedSymbolMap {
     }
     if (sym !== c.symbols || file !== c.files || exp !== c.exports) this.bad('its objects do not account for every symbol');
     const meta = u32(l.meta, c.meta * 4);
-    for (let m = 0; m < c.meta; m++) this.meta.set(this.string(meta[m * 4], meta[m * 4 + 1]), this.string(meta[m * 4 + 2], meta[m * 4 + 3]));
+    for (let m = 0; m < c.meta; m++)
+      this.meta.set(this.string(meta[m * 4], meta[m * 4 + 1]), this.string(meta[m * 4 + 2], meta[m * 4 + 3]));
   }
 
   private bad(why: string): never {

@@ -126,7 +126,6 @@ export class TextWriter {
   }
 }
 
-
 export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
   const w = new TextWriter();
   if (format === 'upstream') {
@@ -152,7 +151,9 @@ export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
   for (const [k, v] of map.meta) w.text(`# ${k}: ${escapeField(v, false)}\n`);
   for (const o of map.orderedObjects) {
     w.byte(42).text(escapeField(o.name, false)).byte(NL);
-    o.files.forEach((f, id) => w.text(`@${id}\t${escapeField(f, false)}\n`));
+    o.files.forEach((f, id) => {
+      w.text(`@${id}\t${escapeField(f, false)}\n`);
+    });
     const { names, nameStarts } = o.columns;
     for (let i = 0; i < o.length; i++) {
       // Names are copied from the object's bytes; a string is made only to escape one or look
@@ -167,7 +168,9 @@ export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
       w.byte(TAB);
       if (o.isListed(i)) w.int(o.position(i));
       else w.byte(DASH);
-      w.byte(TAB).text(escapeField(o.type(i), false)).byte(TAB);
+      w.byte(TAB)
+        .text(escapeField(o.type(i), false))
+        .byte(TAB);
       const size = o.size(i);
       if (size < 0) w.byte(DASH);
       else w.int(size);
@@ -189,10 +192,13 @@ export function formatMap(map: MemorySymbolMap, format: TextMapFormat): Buffer {
 
 /** The upstream format cannot escape: a name it would read back as something else is refused. */
 function cannotCarry(name: string, what: string): never {
-  throw new KernelDataError(`the upstream map format cannot carry the ${what} ${JSON.stringify(name)} (a line break, a leading '*' or an empty name); write --format klp-convert or binary`);
+  throw new KernelDataError(
+    `the upstream map format cannot carry the ${what} ${JSON.stringify(name)} (a line break, a leading '*' or an empty name); write --format klp-convert or binary`,
+  );
 }
 
-const latin1 = (b: Uint8Array, start: number, end: number): string => Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
+const latin1 = (b: Uint8Array, start: number, end: number): string =>
+  Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1');
 
 /**
  * Read a text map in either format (told apart by the first line), checking every line: what tests
@@ -231,7 +237,11 @@ export class TextSymbolMap extends IndexedSymbolMap {
   /** Each object's source-file table (our format). */
   private readonly files: string[][] = [];
 
-  private constructor(private readonly bytes: Uint8Array, source: string, upstream: boolean) {
+  private constructor(
+    private readonly bytes: Uint8Array,
+    source: string,
+    upstream: boolean,
+  ) {
     super(source);
     this.upstream = upstream;
     // A symbol line is at least 12 bytes in our format ("x\t1\tT\t-\t-\t-\n"), 2 in upstream's.
@@ -253,10 +263,14 @@ export class TextSymbolMap extends IndexedSymbolMap {
     }
     const m = /^klp-convert-symbols (\d+)$/.exec(first);
     if (!m) {
-      throw new KernelDataError(`${source}: unknown symbol map format (first line '${first.slice(0, 60)}'; expected '${MAP_HEADER} ${MAP_VERSION}', '${UPSTREAM_HEADER}' or a binary map)`);
+      throw new KernelDataError(
+        `${source}: unknown symbol map format (first line '${first.slice(0, 60)}'; expected '${MAP_HEADER} ${MAP_VERSION}', '${UPSTREAM_HEADER}' or a binary map)`,
+      );
     }
     if (Number(m[1]) !== MAP_VERSION) {
-      throw new KernelDataError(`${source}: symbol map version ${m[1]} is not supported (this klp-convert reads version ${MAP_VERSION}); rebuild it with 'klp-convert symbols'`);
+      throw new KernelDataError(
+        `${source}: symbol map version ${m[1]} is not supported (this klp-convert reads version ${MAP_VERSION}); rebuild it with 'klp-convert symbols'`,
+      );
     }
     const map = new TextSymbolMap(bytes, source, false);
     map.scan(firstEnd + 1);
@@ -335,7 +349,8 @@ export class TextSymbolMap extends IndexedSymbolMap {
     if (c === 0x2a /* * */) {
       const name = this.upstream ? latin1(b, start + 1, end) : this.unescape(latin1(b, start + 1, end), start);
       // The upstream format may list an object twice; its symbols then continue the first list.
-      if (!this.upstream && (name === '' || this.hasObject(name))) this.bad(start, name === '' ? 'empty object name' : `object ${name} appears twice`);
+      if (!this.upstream && (name === '' || this.hasObject(name)))
+        this.bad(start, name === '' ? 'empty object name' : `object ${name} appears twice`);
       const id = this.objectId(name);
       this.files[id] ??= [];
       return id;
@@ -417,7 +432,14 @@ export class TextSymbolMap extends IndexedSymbolMap {
     const fileId = file === '-' ? -1 : Number(file);
     if (!/^(-|[0-9]+)$/.test(file) || fileId >= files.length) this.bad(start, `file id ${file} is not in the object's file table`);
     const name = this.unescape(nameField.charCodeAt(0) === 0x5c && '*#@!'.includes(nameField[1]) ? nameField.slice(1) : nameField, start);
-    return { name, position, type: typeU, size: sizeN, exportType: exp === '-' ? '' : this.unescape(exp, start), file: fileId < 0 ? '' : files[fileId] };
+    return {
+      name,
+      position,
+      type: typeU,
+      size: sizeN,
+      exportType: exp === '-' ? '' : this.unescape(exp, start),
+      file: fileId < 0 ? '' : files[fileId],
+    };
   }
 
   private isExportLine(r: number): boolean {

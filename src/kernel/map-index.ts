@@ -58,7 +58,9 @@ export abstract class IndexedSymbolMap implements KernelSymbolMap {
       const key = (i: number) => (this.objectNames[i] === VMLINUX ? '' : `.${this.objectNames[i]}`);
       ids.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
       this.ranks = new Int32Array(ids.length);
-      ids.forEach((id2, r) => (this.ranks![id2] = r));
+      ids.forEach((id2, r) => {
+        this.ranks![id2] = r;
+      });
     }
     return this.ranks[id];
   }
@@ -81,7 +83,9 @@ export abstract class IndexedSymbolMap implements KernelSymbolMap {
       }
       const claim = this.recordClaim(r);
       if (claim !== undefined && claim !== position) {
-        throw new KernelDataError(`${this.source}: corrupt symbol map: ${this.objectNames[o]} '${name}' claims position ${claim || '-'}, but its order gives ${position || '-'}`);
+        throw new KernelDataError(
+          `${this.source}: corrupt symbol map: ${this.objectNames[o]} '${name}' claims position ${claim || '-'}, but its order gives ${position || '-'}`,
+        );
       }
       if (object >= 0 && o !== object) continue;
       records.push(r);
@@ -92,8 +96,14 @@ export abstract class IndexedSymbolMap implements KernelSymbolMap {
 
   protected entryOf(r: number, position: number, count: number, exportType: string): SymbolEntry {
     return {
-      object: this.objectNames[this.recordObject(r)], name: this.recordName(r), position, count, type: this.recordType(r),
-      size: this.recordSize(r), exportType, file: this.recordFile(r),
+      object: this.objectNames[this.recordObject(r)],
+      name: this.recordName(r),
+      position,
+      count,
+      type: this.recordType(r),
+      size: this.recordSize(r),
+      exportType,
+      file: this.recordFile(r),
     };
   }
 
@@ -119,7 +129,10 @@ export abstract class IndexedSymbolMap implements KernelSymbolMap {
       out.push(this.entryOf(records[k], positions[k], counts.get(o)!, this.exportOf(o, name)));
     }
     // Stable: same-object entries keep their order.
-    return out.map((e, k) => [e, k] as const).sort((a, b) => this.rank(this.objectIds.get(a[0].object)!) - this.rank(this.objectIds.get(b[0].object)!) || a[1] - b[1]).map(([e]) => e);
+    return out
+      .map((e, k) => [e, k] as const)
+      .sort((a, b) => this.rank(this.objectIds.get(a[0].object)!) - this.rank(this.objectIds.get(b[0].object)!) || a[1] - b[1])
+      .map(([e]) => e);
   }
 
   exporter(name: string): { object: string; exportType: string } | undefined {
@@ -156,7 +169,11 @@ export abstract class IndexedSymbolMap implements KernelSymbolMap {
 
 /** One object of an IndexedSymbolMap; its indices are the map's record numbers. */
 class ObjectView implements ObjectQueries {
-  constructor(private readonly map: IndexedSymbolMap, private readonly id: number, readonly name: string) {}
+  constructor(
+    private readonly map: IndexedSymbolMap,
+    private readonly id: number,
+    readonly name: string,
+  ) {}
 
   indicesOf(name: string): number[] {
     return this.map.viewIndices(this.id, name);

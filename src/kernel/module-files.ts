@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { type Dirent, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe } from '../io/atomic-write.js';
 import { KernelDataError } from './errors.js';
@@ -9,7 +9,7 @@ const moduleFile = /\.ko(\.(xz|zst|gz))?$/;
 export function findModules(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = readdirSync(d, { withFileTypes: true });
     } catch (e) {

@@ -187,12 +187,21 @@ export class ObjectSymbols implements ObjectQueries {
 
   /** The columns, for writers: views valid until the next add(). */
   get columns(): {
-    names: Uint8Array; nameStarts: Uint32Array; types: Uint8Array; sizes: Float64Array; listed: Uint8Array; files: Int32Array;
+    names: Uint8Array;
+    nameStarts: Uint32Array;
+    types: Uint8Array;
+    sizes: Float64Array;
+    listed: Uint8Array;
+    files: Int32Array;
   } {
     const n = this.n;
     return {
-      names: this.nameData.subarray(0, this.nameEnd), nameStarts: this.starts.subarray(0, n + 1),
-      types: this.typeCol.subarray(0, n), sizes: this.sizeCol.subarray(0, n), listed: this.listedCol.subarray(0, n), files: this.fileCol.subarray(0, n),
+      names: this.nameData.subarray(0, this.nameEnd),
+      nameStarts: this.starts.subarray(0, n + 1),
+      types: this.typeCol.subarray(0, n),
+      sizes: this.sizeCol.subarray(0, n),
+      listed: this.listedCol.subarray(0, n),
+      files: this.fileCol.subarray(0, n),
     };
   }
 
@@ -261,8 +270,14 @@ export class ObjectSymbols implements ObjectQueries {
     const name = this.symbolName(i);
     const f = this.fileCol[i];
     return {
-      object: this.name, name, position: this.position(i), count: this.listedCount![this.firstOf![i]], type: this.type(i),
-      size: this.sizeCol[i], exportType: this.exports.get(name) ?? '', file: f < 0 ? '' : this.files[f],
+      object: this.name,
+      name,
+      position: this.position(i),
+      count: this.listedCount![this.firstOf![i]],
+      type: this.type(i),
+      size: this.sizeCol[i],
+      exportType: this.exports.get(name) ?? '',
+      file: f < 0 ? '' : this.files[f],
     };
   }
 
@@ -354,7 +369,9 @@ export class MemorySymbolMap implements KernelSymbolMap {
   /** vmlinux first, then modules by name: the order both file formats use. */
   get orderedObjects(): ObjectSymbols[] {
     if (!this.ordered) {
-      const mods = [...this.objects.values()].filter((o) => o.name !== VMLINUX).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const mods = [...this.objects.values()]
+        .filter((o) => o.name !== VMLINUX)
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const v = this.objects.get(VMLINUX);
       this.ordered = v ? [v, ...mods] : mods;
     }
@@ -389,7 +406,8 @@ export class MemorySymbolMap implements KernelSymbolMap {
     if (!this.exportIndex) {
       this.exportIndex = new Map();
       for (const o of this.orderedObjects) {
-        for (const [sym, exportType] of o.exports) if (!this.exportIndex.has(sym)) this.exportIndex.set(sym, { object: o.name, exportType });
+        for (const [sym, exportType] of o.exports)
+          if (!this.exportIndex.has(sym)) this.exportIndex.set(sym, { object: o.name, exportType });
       }
     }
     return this.exportIndex.get(name);

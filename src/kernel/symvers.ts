@@ -19,7 +19,9 @@ export function parseSymvers(text: string, source: string): Map<string, Export> 
     if (line === '') continue;
     const f = line.split('\t');
     if (f.length < 4 || !/^0x[0-9a-fA-F]+$/.test(f[0])) {
-      throw new KernelDataError(`${source}:${i + 1}: not a Module.symvers line (expected 'CRC<TAB>SYMBOL<TAB>MODULE<TAB>EXPORT_TYPE'): ${line.slice(0, 80)}`);
+      throw new KernelDataError(
+        `${source}:${i + 1}: not a Module.symvers line (expected 'CRC<TAB>SYMBOL<TAB>MODULE<TAB>EXPORT_TYPE'): ${line.slice(0, 80)}`,
+      );
     }
     const object = f[2] === VMLINUX ? VMLINUX : moduleNameFromPath(f[2]);
     out.set(f[1], { name: f[1], object, exportType: f[3], namespace: f[4] ?? '' });

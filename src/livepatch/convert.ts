@@ -6,8 +6,19 @@ import { VMLINUX } from '../kernel/symbol-map.js';
 import type { Export } from '../kernel/symvers.js';
 import { type Annotation, readAnnotations } from './annotations.js';
 import {
-  KLP_RELA_PREFIX, KLP_SYM_PREFIX, MAX_OBJECT_NAME, MAX_SYMBOL_NAME, MINIMAL_PREFIX, SHF_RELA_LIVEPATCH, SHN_LIVEPATCH,
-  klpRelaSectionName, klpSymbolName, objectNameProblem, parseKlpSymbolName, parseMinimalSymbolName, symbolNameProblem,
+  KLP_RELA_PREFIX,
+  KLP_SYM_PREFIX,
+  MAX_OBJECT_NAME,
+  MAX_SYMBOL_NAME,
+  MINIMAL_PREFIX,
+  SHF_RELA_LIVEPATCH,
+  SHN_LIVEPATCH,
+  klpRelaSectionName,
+  klpSymbolName,
+  objectNameProblem,
+  parseKlpSymbolName,
+  parseMinimalSymbolName,
+  symbolNameProblem,
 } from './klp-format.js';
 import { findObjectSymbol } from './find-symbol.js';
 import { describeEntry, isLoaderSection } from './loader-sections.js';
@@ -64,7 +75,9 @@ export class ConversionError extends UserError {
     readonly file: string,
     readonly problems: string[],
   ) {
-    super(`${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n${problems.map((p) => `  - ${p.replace(/\n/g, '\n    ')}`).join('\n')}`}`);
+    super(
+      `${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n${problems.map((p) => `  - ${p.replace(/\n/g, '\n    ')}`).join('\n')}`}`,
+    );
     this.name = 'ConversionError';
   }
 }
@@ -109,7 +122,10 @@ export function convertLivepatch(obj: ElfObject, opts: ConvertOptions): ConvertR
   const report = rewrite(obj, plan);
   const findings = verifyLivepatch(obj, opts).findings;
   if (findings.length > 0) {
-    throw new ConversionError(plan.file, findings.map((f) => `the converted module would fail verify's ${f.rule} rule at ${f.site}: ${f.message}`));
+    throw new ConversionError(
+      plan.file,
+      findings.map((f) => `the converted module would fail verify's ${f.rule} rule at ${f.site}: ${f.message}`),
+    );
   }
   return report;
 }
@@ -159,7 +175,9 @@ function planConversion(obj: ElfObject, opts: ConvertOptions): Plan {
   for (const a of annotations.list) {
     const prev = byAnnotation.get(a.symbol);
     if (prev && (prev.object !== a.object || prev.position !== a.position || prev.file !== a.file)) {
-      problems.push(`conflicting annotations for '${a.symbol.name}': ${describeAnnotation(prev)} (${prev.where}) and ${describeAnnotation(a)} (${a.where})`);
+      problems.push(
+        `conflicting annotations for '${a.symbol.name}': ${describeAnnotation(prev)} (${prev.where}) and ${describeAnnotation(a)} (${a.where})`,
+      );
     }
     byAnnotation.set(a.symbol, a);
   }
@@ -174,7 +192,8 @@ function planConversion(obj: ElfObject, opts: ConvertOptions): Plan {
       firstReference = new Map();
       for (const rs of sources) {
         for (const r of rs.relocations) {
-          if (r.symbol && !firstReference.has(r.symbol)) firstReference.set(r.symbol, `referenced at ${sites.describe(rs.target, r.offset)}`);
+          if (r.symbol && !firstReference.has(r.symbol))
+            firstReference.set(r.symbol, `referenced at ${sites.describe(rs.target, r.offset)}`);
         }
       }
     }
@@ -192,7 +211,10 @@ function planConversion(obj: ElfObject, opts: ConvertOptions): Plan {
       problems.push([head, `  ${firstSite(y)}`, ...rest].join('\n'));
       continue;
     }
-    const naming = objectNameProblem(result.object) ?? objectNameProblem(result.sectionObject ?? result.object) ?? symbolNameProblem(result.symbol, maxSymbol);
+    const naming =
+      objectNameProblem(result.object) ??
+      objectNameProblem(result.sectionObject ?? result.object) ??
+      symbolNameProblem(result.symbol, maxSymbol);
     if (naming) {
       problems.push(`cannot name '${y.name}' in the livepatch format: ${naming}`);
       continue;
@@ -224,7 +246,9 @@ function planConversion(obj: ElfObject, opts: ConvertOptions): Plan {
       if (!t || !target || !(target.flags & SHF_ALLOC)) continue;
       const site = sites.describe(target, reloc.offset);
       if (rs.type !== SHT_RELA) {
-        problems.push(`'${y.name}' at ${site}: ${rs.name} is SHT_REL; the kernel applies livepatch relocations only from SHT_RELA sections`);
+        problems.push(
+          `'${y.name}' at ${site}: ${rs.name} is SHT_REL; the kernel applies livepatch relocations only from SHT_RELA sections`,
+        );
         continue;
       }
       if (t.object !== VMLINUX && isLoaderSection(target.name)) {
@@ -254,8 +278,14 @@ function rewrite(obj: ElfObject, plan: Plan): ConvertReport {
   const conversions = new Map<ElfSymbol, Conversion>();
   for (const [y, t] of plan.targets) {
     conversions.set(y, {
-      symbol: t.symbol, moduleSymbol: y.name, object: t.object, position: t.position, klpName: klpSymbolName(t.object, t.symbol, t.position), how: t.how,
-      file: t.file, references: [],
+      symbol: t.symbol,
+      moduleSymbol: y.name,
+      object: t.object,
+      position: t.position,
+      klpName: klpSymbolName(t.object, t.symbol, t.position),
+      how: t.how,
+      file: t.file,
+      references: [],
     });
   }
   const klpSections = new Map<string, RelocationSection>();
@@ -265,8 +295,11 @@ function rewrite(obj: ElfObject, plan: Plan): ConvertReport {
     let klp = klpSections.get(m.section);
     if (!klp) {
       klp = new RelocationSection({
-        name: m.section, type: SHT_RELA, flags: SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH,
-        addralign: sizes[obj.header.elfClass].addr, entsize: sizes[obj.header.elfClass].rela,
+        name: m.section,
+        type: SHT_RELA,
+        flags: SHF_ALLOC | SHF_INFO_LINK | SHF_RELA_LIVEPATCH,
+        addralign: sizes[obj.header.elfClass].addr,
+        entsize: sizes[obj.header.elfClass].rela,
       });
       klp.link = symtab;
       klp.target = target;
@@ -274,10 +307,14 @@ function rewrite(obj: ElfObject, plan: Plan): ConvertReport {
     }
     klp.relocations.push(m.reloc);
     moved.add(m.reloc);
-    conversions.get(m.symbol)!.references.push({ site: m.site, section: target.name, offset: m.reloc.offset, type: m.reloc.type, addend: m.reloc.addend });
+    conversions
+      .get(m.symbol)!
+      .references.push({ site: m.site, section: target.name, offset: m.reloc.offset, type: m.reloc.type, addend: m.reloc.addend });
   }
 
-  const alreadyConverted = obj.relocationSections.some((s) => s.flags & SHF_RELA_LIVEPATCH) || symtab.symbols.some((y) => y.section === null && y.shndx === SHN_LIVEPATCH);
+  const alreadyConverted =
+    obj.relocationSections.some((s) => s.flags & SHF_RELA_LIVEPATCH) ||
+    symtab.symbols.some((y) => y.section === null && y.shndx === SHN_LIVEPATCH);
   const changed = plan.targets.size > 0 || plan.annotationSections.size > 0;
   const removedSections: string[] = [];
   if (changed) {
@@ -297,8 +334,13 @@ function rewrite(obj: ElfObject, plan: Plan): ConvertReport {
     }
   }
   return {
-    module: plan.module, conversions: [...conversions.values()], klpSections: [...klpSections.keys()], removedSections, warnings: plan.warnings,
-    alreadyConverted: alreadyConverted && !changed, changed,
+    module: plan.module,
+    conversions: [...conversions.values()],
+    klpSections: [...klpSections.keys()],
+    removedSections,
+    warnings: plan.warnings,
+    alreadyConverted: alreadyConverted && !changed,
+    changed,
   };
 }
 
@@ -346,9 +388,20 @@ function resolve(y: ElfSymbol, opts: ConvertOptions): Target | string | undefine
   if (exp?.object === VMLINUX) return undefined;
   if (exp) {
     const mod = map.object(exp.object);
-    const globals = mod ? mod.indicesOf(y.name).map((i) => mod.entry(i)).filter((e) => e.position > 0) : [];
+    const globals = mod
+      ? mod
+          .indicesOf(y.name)
+          .map((i) => mod.entry(i))
+          .filter((e) => e.position > 0)
+      : [];
     const chosen = globals.find((e) => e.type === e.type.toUpperCase()) ?? globals[0];
-    return { object: exp.object, symbol: y.name, position: !chosen || chosen.count === 1 ? 0 : chosen.position, how: 'module-export', file: chosen?.file ?? '' };
+    return {
+      object: exp.object,
+      symbol: y.name,
+      position: !chosen || chosen.count === 1 ? 0 : chosen.position,
+      how: 'module-export',
+      file: chosen?.file ?? '',
+    };
   }
   const defs = map.definitions(y.name);
   if (defs.length === 0) {
@@ -382,8 +435,10 @@ function checkPosition(map: KernelSymbolMap, object: string, name: string, posit
   if (found.ok) return found.object.entry(found.index);
   const defs = found.definitions;
   switch (found.rule) {
-    case 'object': return `${what}: object '${object}' is not in the target kernel's symbol map`;
-    case 'symbol-missing': return `${what}: '${name}' is not defined in ${object}`;
+    case 'object':
+      return `${what}: object '${object}' is not in the target kernel's symbol map`;
+    case 'symbol-missing':
+      return `${what}: '${name}' is not defined in ${object}`;
     case 'sympos':
       return position === 0
         ? `${what}: position 0 means unique, but ${object} defines '${name}' ${defs.length} times:\n${candidateList(defs)}`
@@ -395,18 +450,30 @@ function resolveAnnotation(y: ElfSymbol, a: Annotation, map: KernelSymbolMap): T
   const what = `annotation ${a.where} for '${y.name}'`;
   if (a.position !== undefined) {
     const check = checkPosition(map, a.object, y.name, a.position, what);
-    return typeof check === 'string' ? check : { object: a.object, symbol: y.name, position: a.position, how: 'annotation', file: check.file };
+    return typeof check === 'string'
+      ? check
+      : { object: a.object, symbol: y.name, position: a.position, how: 'annotation', file: check.file };
   }
   const o = map.object(a.object);
   if (!o) return `${what}: object '${a.object}' is not in the target kernel's symbol map`;
-  const defs = o.indicesOf(y.name).map((i) => o.entry(i)).filter((e) => e.position > 0);
+  const defs = o
+    .indicesOf(y.name)
+    .map((i) => o.entry(i))
+    .filter((e) => e.position > 0);
   if (defs.length === 0) return `${what}: '${y.name}' is not defined in ${a.object}`;
   const file = a.file!;
   const inFile = defs.filter((d) => d.file === file || d.file.endsWith(`/${file}`));
   if (inFile.length === 1) {
-    return { object: a.object, symbol: y.name, position: inFile[0].count === 1 ? 0 : inFile[0].position, how: 'file-annotation', file: inFile[0].file };
+    return {
+      object: a.object,
+      symbol: y.name,
+      position: inFile[0].count === 1 ? 0 : inFile[0].position,
+      how: 'file-annotation',
+      file: inFile[0].file,
+    };
   }
-  if (defs.every((d) => d.file === '')) return `${what}: the symbol map has no source files for ${a.object} (build it from objects with STT_FILE symbols, e.g. a vmlinux with its symbol table or modules not stripped)`;
+  if (defs.every((d) => d.file === ''))
+    return `${what}: the symbol map has no source files for ${a.object} (build it from objects with STT_FILE symbols, e.g. a vmlinux with its symbol table or modules not stripped)`;
   return inFile.length === 0
     ? `${what}: no definition of '${y.name}' in ${a.object} comes from '${file}':\n${candidateList(defs)}`
     : `${what}: ${inFile.length} definitions of '${y.name}' in ${a.object} come from '${file}'; use KLP_SYMPOS:\n${candidateList(inFile)}`;

@@ -4,7 +4,7 @@ import type { KernelSymbolMap, ObjectQueries, SymbolEntry } from '../kernel/symb
 export type LookupRule = 'object' | 'symbol-missing' | 'sympos';
 
 export type Lookup =
-  | { ok: true; object: ObjectQueries; /** The chosen symbol, for object.entry(). */ index: number }
+  | { ok: true; object: ObjectQueries /** The chosen symbol, for object.entry(). */; index: number }
   | { ok: false; rule: LookupRule; message: string; definitions: SymbolEntry[] };
 
 /**
@@ -22,10 +22,16 @@ export function findObjectSymbol(map: KernelSymbolMap, object: string, name: str
   const fail = (rule: LookupRule, message: string): Lookup => ({ ok: false, rule, message, definitions: listed.map((i) => o.entry(i)) });
   if (count === 0) return fail('symbol-missing', `symbol '${name}' not found in symbol table (object ${object})`);
   if (position === 0 && count > 1) {
-    return fail('sympos', `unresolvable ambiguity for symbol '${name}' in object '${object}' (${count} definitions; give a position 1..${count})`);
+    return fail(
+      'sympos',
+      `unresolvable ambiguity for symbol '${name}' in object '${object}' (${count} definitions; give a position 1..${count})`,
+    );
   }
   if (position > count) {
-    return fail('sympos', `symbol position ${position} for symbol '${name}' in object '${object}' not found (${count} definition${count > 1 ? 's' : ''})`);
+    return fail(
+      'sympos',
+      `symbol position ${position} for symbol '${name}' in object '${object}' not found (${count} definition${count > 1 ? 's' : ''})`,
+    );
   }
   return { ok: true, object: o, index: listed[Math.max(0, position - 1)] };
 }

@@ -62,7 +62,7 @@ export function inspectLivepatch(obj: ElfObject, file: string): Inspection {
         offset: Number(r.offset),
         type: relocationTypeName(obj.header.machine, r.type),
         symbol: r.symbol?.name ?? '',
-        target: r.symbol && r.symbol.shndx === SHN_LIVEPATCH ? parseKlpSymbolName(r.symbol.name) ?? null : null,
+        target: r.symbol && r.symbol.shndx === SHN_LIVEPATCH ? (parseKlpSymbolName(r.symbol.name) ?? null) : null,
         addend: Number(r.addend),
       })),
     });
@@ -71,12 +71,21 @@ export function inspectLivepatch(obj: ElfObject, file: string): Inspection {
     if (y.section === null && y.shndx === SHN_UNDEF && y.name !== '' && !loader.has(y)) loader.set(y, { relocations: 0, sites: [] });
   }
   const annotations = readAnnotations(obj).list.map((a) => ({
-    section: a.where, object: a.object, symbol: a.symbol.name, position: a.position ?? null, file: a.file ?? null,
+    section: a.where,
+    object: a.object,
+    symbol: a.symbol.name,
+    position: a.position ?? null,
+    file: a.file ?? null,
   }));
   return {
-    file, module: info.name, livepatch: info.livepatch, vermagic: info.vermagic,
+    file,
+    module: info.name,
+    livepatch: info.livepatch,
+    vermagic: info.vermagic,
     objects: [...objects.values()],
-    loaderSymbols: [...loader].map(([y, e]) => ({ name: y.name, weak: y.bind === STB_WEAK, ...e })).sort((a, b) => (a.name < b.name ? -1 : 1)),
+    loaderSymbols: [...loader]
+      .map(([y, e]) => ({ name: y.name, weak: y.bind === STB_WEAK, ...e }))
+      .sort((a, b) => (a.name < b.name ? -1 : 1)),
     annotations,
   };
 }

@@ -37,14 +37,16 @@ export function klpRelaSectionName(object: string, section: string): string {
 export function objectNameProblem(object: string): string | undefined {
   if (object.length === 0) return 'the object name is empty';
   if (object.includes('.')) return `the object name '${object}' contains '.', which ends it for the kernel's parser`;
-  if (object.length > MAX_OBJECT_NAME) return `the object name '${object}' is ${object.length} characters; the kernel reads at most ${MAX_OBJECT_NAME} (MODULE_NAME_LEN)`;
+  if (object.length > MAX_OBJECT_NAME)
+    return `the object name '${object}' is ${object.length} characters; the kernel reads at most ${MAX_OBJECT_NAME} (MODULE_NAME_LEN)`;
   return undefined;
 }
 
 export function symbolNameProblem(symbol: string, maxSymbol = MAX_SYMBOL_NAME): string | undefined {
   if (symbol.length === 0) return 'the symbol name is empty';
   if (symbol.includes(',')) return `the symbol name '${symbol}' contains ',', which ends it for the kernel's parser`;
-  if (symbol.length > maxSymbol) return `the symbol name '${symbol.slice(0, 40)}...' is ${symbol.length} characters; the kernel reads at most ${maxSymbol} (KSYM_NAME_LEN)`;
+  if (symbol.length > maxSymbol)
+    return `the symbol name '${symbol.slice(0, 40)}...' is ${symbol.length} characters; the kernel reads at most ${maxSymbol} (KSYM_NAME_LEN)`;
   return undefined;
 }
 

@@ -6,10 +6,26 @@
  * Value: the size of one entry on x86_64, to name the entry in messages.
  */
 export const LOADER_SECTIONS = new Map<string, number>([
-  ['.altinstructions', 12], ['.altinstr_replacement', 0], ['.parainstructions', 16], ['__jump_table', 16],
-  ['.static_call_sites', 8], ['.smp_locks', 4], ['.retpoline_sites', 4], ['.return_sites', 4], ['.ibt_endbr_seal', 4],
-  ['.orc_unwind_ip', 4], ['.orc_unwind', 6], ['__mcount_loc', 8], ['__patchable_function_entries', 8], ['__ex_table', 12],
-  ['__bug_table', 12], ['.init_array', 8], ['.ctors', 8], ['.kcfi_traps', 4], ['__ksymtab', 12], ['__ksymtab_gpl', 12],
+  ['.altinstructions', 12],
+  ['.altinstr_replacement', 0],
+  ['.parainstructions', 16],
+  ['__jump_table', 16],
+  ['.static_call_sites', 8],
+  ['.smp_locks', 4],
+  ['.retpoline_sites', 4],
+  ['.return_sites', 4],
+  ['.ibt_endbr_seal', 4],
+  ['.orc_unwind_ip', 4],
+  ['.orc_unwind', 6],
+  ['__mcount_loc', 8],
+  ['__patchable_function_entries', 8],
+  ['__ex_table', 12],
+  ['__bug_table', 12],
+  ['.init_array', 8],
+  ['.ctors', 8],
+  ['.kcfi_traps', 4],
+  ['__ksymtab', 12],
+  ['__ksymtab_gpl', 12],
 ]);
 
 /**

@@ -5,8 +5,18 @@ import type { KernelSymbolMap } from '../kernel/symbol-map.js';
 import { VMLINUX } from '../kernel/symbol-map.js';
 import type { Export } from '../kernel/symvers.js';
 import {
-  FILE_RELOCS_PREFIX, KLP_RELA_PREFIX, KLP_SYM_PREFIX, MAX_OBJECT_NAME, MAX_SYMBOL_NAME, MINIMAL_PREFIX, MODULE_RELOCS_PREFIX, SHF_RELA_LIVEPATCH,
-  SHN_LIVEPATCH, type KlpSymbolName, parseKlpRelaSectionName, parseKlpSymbolName,
+  FILE_RELOCS_PREFIX,
+  KLP_RELA_PREFIX,
+  KLP_SYM_PREFIX,
+  MAX_OBJECT_NAME,
+  MAX_SYMBOL_NAME,
+  MINIMAL_PREFIX,
+  MODULE_RELOCS_PREFIX,
+  SHF_RELA_LIVEPATCH,
+  SHN_LIVEPATCH,
+  type KlpSymbolName,
+  parseKlpRelaSectionName,
+  parseKlpSymbolName,
 } from './klp-format.js';
 import { type Lookup, findObjectSymbol } from './find-symbol.js';
 import { describeEntry, isLoaderSection } from './loader-sections.js';
@@ -23,8 +33,20 @@ export interface Finding {
 
 /** Every rule `verify` checks, in the README's order. */
 export const RULES = [
-  'modinfo', 'section-name', 'section-flags', 'section-target', 'symbol-shndx', 'symbol-name', 'vmlinux-from-module',
-  'object', 'symbol-missing', 'sympos', 'unresolved', 'livepatch-symbol-outside', 'loader-section', 'relocation-type',
+  'modinfo',
+  'section-name',
+  'section-flags',
+  'section-target',
+  'symbol-shndx',
+  'symbol-name',
+  'vmlinux-from-module',
+  'object',
+  'symbol-missing',
+  'sympos',
+  'unresolved',
+  'livepatch-symbol-outside',
+  'loader-section',
+  'relocation-type',
   'annotations-left',
 ] as const;
 
@@ -62,8 +84,14 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
   let namer: SiteNamer | undefined;
   const site = (section: Section | null, offset: bigint) => (namer ??= new SiteNamer(obj)).describe(section, offset);
   const maxSymbol = target.maxSymbolName ?? MAX_SYMBOL_NAME;
-  if (!info.livepatch) add('modinfo', '.modinfo', 'no livepatch= entry: the kernel loads it as an ordinary module, not a livepatch (MODULE_INFO(livepatch, "Y"))');
-  if (info.name.length > MAX_OBJECT_NAME) add('modinfo', '.modinfo', `module name '${info.name}' is longer than ${MAX_OBJECT_NAME} characters (MODULE_NAME_LEN)`);
+  if (!info.livepatch)
+    add(
+      'modinfo',
+      '.modinfo',
+      'no livepatch= entry: the kernel loads it as an ordinary module, not a livepatch (MODULE_INFO(livepatch, "Y"))',
+    );
+  if (info.name.length > MAX_OBJECT_NAME)
+    add('modinfo', '.modinfo', `module name '${info.name}' is longer than ${MAX_OBJECT_NAME} characters (MODULE_NAME_LEN)`);
   const symtab = obj.symtab;
   if (!symtab) {
     add('symbol-name', '.symtab', 'no symbol table');
@@ -88,7 +116,11 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
     if (!isKlpName && !isKlpFlag) {
       for (const r of rs.relocations) {
         if (r.symbol?.section === null && r.symbol.shndx === SHN_LIVEPATCH && rs.target && rs.target.flags & SHF_ALLOC) {
-          add('livepatch-symbol-outside', site(rs.target, r.offset), `ordinary relocation section ${rs.name} refers to livepatch symbol '${r.symbol.name}'; the module loader would apply it with value 0`);
+          add(
+            'livepatch-symbol-outside',
+            site(rs.target, r.offset),
+            `ordinary relocation section ${rs.name} refers to livepatch symbol '${r.symbol.name}'; the module loader would apply it with value 0`,
+          );
         }
       }
       continue;
@@ -96,41 +128,71 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
     klpSections.push(rs);
     const objname = parseKlpRelaSectionName(rs.name);
     if (!isKlpName || objname === undefined) {
-      add('section-name', rs.name, `section ${rs.name} has an incorrectly formatted name (the kernel reads .klp.rela.%${MAX_OBJECT_NAME}[^.])`);
+      add(
+        'section-name',
+        rs.name,
+        `section ${rs.name} has an incorrectly formatted name (the kernel reads .klp.rela.%${MAX_OBJECT_NAME}[^.])`,
+      );
       continue;
     }
     if (rs.type !== SHT_RELA) add('section-flags', rs.name, 'livepatch relocation sections must be SHT_RELA');
     if ((rs.flags & (SHF_ALLOC | SHF_RELA_LIVEPATCH)) !== (SHF_ALLOC | SHF_RELA_LIVEPATCH)) {
-      add('section-flags', rs.name, `flags 0x${rs.flags.toString(16)} lack ${isKlpFlag ? 'SHF_ALLOC (the section would be gone when a late module needs it)' : 'SHF_RELA_LIVEPATCH (the loader would apply it as an ordinary relocation section)'}`);
+      add(
+        'section-flags',
+        rs.name,
+        `flags 0x${rs.flags.toString(16)} lack ${isKlpFlag ? 'SHF_ALLOC (the section would be gone when a late module needs it)' : 'SHF_RELA_LIVEPATCH (the loader would apply it as an ordinary relocation section)'}`,
+      );
     }
     if (!rs.target || !(rs.target.flags & SHF_ALLOC)) {
       add('section-target', rs.name, `applies to ${rs.target?.name ?? 'no section'}, which is not SHF_ALLOC: the loader skips it`);
     }
     if (rs.symtab !== symtab) add('section-target', rs.name, 'sh_link is not the symbol table');
-    if (objname !== VMLINUX && !target.map.object(objname)) add('object', rs.name, `object '${objname}' does not exist in the target kernel: these relocations would never be applied`);
+    if (objname !== VMLINUX && !target.map.object(objname))
+      add('object', rs.name, `object '${objname}' does not exist in the target kernel: these relocations would never be applied`);
     const x86 = obj.header.machine === EM_X86_64;
     for (const r of rs.relocations) {
       relocations++;
       const y = r.symbol;
       if (x86 && !X86_64_RELOCATIONS.has(r.type)) {
-        add('relocation-type', site(rs.target, r.offset), `${relocationTypeName(obj.header.machine, r.type)} is not handled by x86_64 apply_relocate_add ("Unknown rela relocation: ${r.type}")`);
+        add(
+          'relocation-type',
+          site(rs.target, r.offset),
+          `${relocationTypeName(obj.header.machine, r.type)} is not handled by x86_64 apply_relocate_add ("Unknown rela relocation: ${r.type}")`,
+        );
       }
       if (!y || y.section !== null || y.shndx !== SHN_LIVEPATCH) {
-        add('symbol-shndx', site(rs.target, r.offset), `symbol ${y?.name || '(none)'} is not marked as a livepatch symbol (st_shndx must be SHN_LIVEPATCH)`);
+        add(
+          'symbol-shndx',
+          site(rs.target, r.offset),
+          `symbol ${y?.name || '(none)'} is not marked as a livepatch symbol (st_shndx must be SHN_LIVEPATCH)`,
+        );
         continue;
       }
       let parsed = names.get(y);
       if (parsed === undefined) names.set(y, (parsed = parseKlpSymbolName(y.name, maxSymbol) ?? null));
       if (!parsed) {
-        if (!resolved.has(y)) add('symbol-name', y.name, `symbol ${y.name} has an incorrectly formatted name (the kernel reads .klp.sym.%${MAX_OBJECT_NAME}[^.].%${maxSymbol}[^,],%lu)`);
+        if (!resolved.has(y))
+          add(
+            'symbol-name',
+            y.name,
+            `symbol ${y.name} has an incorrectly formatted name (the kernel reads .klp.sym.%${MAX_OBJECT_NAME}[^.].%${maxSymbol}[^,],%lu)`,
+          );
         resolved.set(y, null);
         continue;
       }
       if (objname !== VMLINUX && parsed.object === VMLINUX) {
-        add('vmlinux-from-module', site(rs.target, r.offset), `invalid access to vmlinux symbol '${parsed.symbol}' from module-specific livepatch relocation section ${rs.name}`);
+        add(
+          'vmlinux-from-module',
+          site(rs.target, r.offset),
+          `invalid access to vmlinux symbol '${parsed.symbol}' from module-specific livepatch relocation section ${rs.name}`,
+        );
       }
       if (parsed.object !== VMLINUX && rs.target && isLoaderSection(rs.target.name)) {
-        add('loader-section', site(rs.target, r.offset), `${rs.target.name} ${describeEntry(rs.target.name, rs.target.entsize, r.offset)}: relocation to module ${parsed.object} is applied only when livepatch resolves that module, after the loader has processed ${rs.target.name}`);
+        add(
+          'loader-section',
+          site(rs.target, r.offset),
+          `${rs.target.name} ${describeEntry(rs.target.name, rs.target.entsize, r.offset)}: relocation to module ${parsed.object} is applied only when livepatch resolves that module, after the loader has processed ${rs.target.name}`,
+        );
       }
       let lookup = resolved.get(y);
       if (!lookup) resolved.set(y, (lookup = findObjectSymbol(target.map, parsed.object, parsed.symbol, parsed.position)));
@@ -142,7 +204,8 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
   for (const y of symtab.symbols.slice(1)) {
     if (y.section === null && y.shndx === SHN_LIVEPATCH) {
       livepatchSymbols++;
-      if (!(names.get(y) ?? parseKlpSymbolName(y.name, maxSymbol)) && !resolved.has(y)) add('symbol-name', y.name, `symbol ${y.name} has an incorrectly formatted name`);
+      if (!(names.get(y) ?? parseKlpSymbolName(y.name, maxSymbol)) && !resolved.has(y))
+        add('symbol-name', y.name, `symbol ${y.name} has an incorrectly formatted name`);
       continue;
     }
     if (!isLoaderSymbol(y)) continue;
@@ -151,11 +214,19 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
       continue;
     }
     if (y.name.startsWith(KLP_SYM_PREFIX)) {
-      add('symbol-shndx', y.name, `livepatch symbol ${y.name} is SHN_UNDEF, not SHN_LIVEPATCH: the module loader fails with "Unknown symbol"`);
+      add(
+        'symbol-shndx',
+        y.name,
+        `livepatch symbol ${y.name} is SHN_UNDEF, not SHN_LIVEPATCH: the module loader fails with "Unknown symbol"`,
+      );
       continue;
     }
     if (y.bind === STB_WEAK || isExported(target, y.name)) continue;
-    add('unresolved', y.name, `Unknown symbol ${y.name}: nothing exports it, so the module loader refuses the module (convert it to a livepatch relocation)`);
+    add(
+      'unresolved',
+      y.name,
+      `Unknown symbol ${y.name}: nothing exports it, so the module loader refuses the module (convert it to a livepatch relocation)`,
+    );
   }
   return { module: info.name, findings, livepatchRelocations: relocations, livepatchSymbols };
 }

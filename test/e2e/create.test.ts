@@ -64,7 +64,11 @@ const guestScript = [
   patchedCase('cmdline-string', 'out cmdline "$(cat /proc/cmdline)"', 'out patched "$(cat /proc/cmdline)"'),
   patchedCase('meminfo-inline', 'out memtotal "$(head -1 /proc/meminfo)"', 'out patched "$(head -1 /proc/meminfo)"'),
   patchedCase('consoles-statics', 'out consoles "$(head -1 /proc/consoles)"', 'out patched "$(head -1 /proc/consoles)"'),
-  patchedCase('version-new-function', 'out lines "$(wc -l < /proc/version)"', 'out lines "$(wc -l < /proc/version)"\nout patched "$(tail -1 /proc/version)"'),
+  patchedCase(
+    'version-new-function',
+    'out lines "$(wc -l < /proc/version)"',
+    'out lines "$(wc -l < /proc/version)"\nout patched "$(tail -1 /proc/version)"',
+  ),
   // The module function: binfmt_misc loaded before the patch, then (late) after it.
   `
 begin binfmt-module
@@ -102,128 +106,168 @@ if (!SUPPORTED.includes(series)) {
       const lines = r.stderr.trim().split('\n');
       assert.equal(lines.length, 1, r.stderr);
       // No special-section layouts beyond 6.12, and 7.x's gcc-14 lives only in the private root.
-      assert.match(lines[0], new RegExp(`^klp-convert: create cannot target kernel ${kernel.kver.replace(/[.+]/g, '\\$&')}: missing the special-section layouts of Linux ${series.replace('.', '\\.')} \\(known: 6\\.1, 6\\.12\\)`));
+      assert.match(
+        lines[0],
+        new RegExp(
+          `^klp-convert: create cannot target kernel ${kernel.kver.replace(/[.+]/g, '\\$&')}: missing the special-section layouts of Linux ${series.replace('.', '\\.')} \\(known: 6\\.1, 6\\.12\\)`,
+        ),
+      );
       assert.equal(existsSync(out), false);
       assert.equal(existsSync(join(kernelCache(), 'trees', kernel.kver)), false);
     });
   });
-} else describe('qemu: livepatches made by klp-convert create load on Debian\'s kernel', () => {
-  let run: VmRun;
-  const created = new Map<string, { status: number; stdout: string; stderr: string }>();
+} else
+  describe("qemu: livepatches made by klp-convert create load on Debian's kernel", () => {
+    let run: VmRun;
+    const created = new Map<string, { status: number; stdout: string; stderr: string }>();
 
-  before(() => {
-    const missing = missingPrerequisites(kernel?.vmlinux);
-    if (missing.length > 0 || !kernel) throw new Error(`end-to-end prerequisites missing: ${missing.join('; ')}. Install them with: bash scripts/setup-debian.sh (as root)`);
-    for (const p of CASES) {
-      const r = runCli(['create', '--kernel', kernel.kver, '-o', join(work, `livepatch-${p}.ko`), patchFile(p)]);
-      assert.equal(r.status, 0, `${p}: ${r.stderr}`);
-      created.set(p, r);
+    before(() => {
+      const missing = missingPrerequisites(kernel?.vmlinux);
+      if (missing.length > 0 || !kernel)
+        throw new Error(
+          `end-to-end prerequisites missing: ${missing.join('; ')}. Install them with: bash scripts/setup-debian.sh (as root)`,
+        );
+      for (const p of CASES) {
+        const r = runCli(['create', '--kernel', kernel.kver, '-o', join(work, `livepatch-${p}.ko`), patchFile(p)]);
+        assert.equal(r.status, 0, `${p}: ${r.stderr}`);
+        created.set(p, r);
+      }
+      const files = CASES.map((p) => join(work, `livepatch-${p}.ko`)).concat(plainModule(kernel, 'fs/binfmt_misc.ko', work));
+      run = runVm(kernel.vmlinux, work, files, guestScript, false);
+      process.stderr.write(`# e2e create: one boot, ${run.cases.size} cases, ${run.seconds.toFixed(1)} s\n`);
+    });
+
+    /** The case ran, its patch loaded and enabled, and it was disabled and unloaded without a kernel warning. */
+    function loadedAndUnloaded(c: VmCase): void {
+      assert.equal(c.out.get('insmod'), '0', explain(c));
+      assert.equal(c.out.get('rmmod'), '0', explain(c));
+      assert.doesNotMatch(c.dmesg, /Call Trace|WARNING:|BUG:/, explain(c));
     }
-    const files = CASES.map((p) => join(work, `livepatch-${p}.ko`)).concat(plainModule(kernel, 'fs/binfmt_misc.ko', work));
-    run = runVm(kernel.vmlinux, work, files, guestScript, false);
-    process.stderr.write(`# e2e create: one boot, ${run.cases.size} cases, ${run.seconds.toFixed(1)} s\n`);
-  });
 
-  /** The case ran, its patch loaded and enabled, and it was disabled and unloaded without a kernel warning. */
-  function loadedAndUnloaded(c: VmCase): void {
-    assert.equal(c.out.get('insmod'), '0', explain(c));
-    assert.equal(c.out.get('rmmod'), '0', explain(c));
-    assert.doesNotMatch(c.dmesg, /Call Trace|WARNING:|BUG:/, explain(c));
-  }
+    test('a /proc output change: loads, changes /proc/cmdline, and goes away cleanly', () => {
+      assert.match(
+        created.get('cmdline-string')!.stdout,
+        /fs\/proc\/cmdline\.c: cmdline_proc_show replaces vmlinux cmdline_proc_show: edited directly/,
+      );
+      assert.match(created.get('cmdline-string')!.stderr, /compiling fs\/proc\/cmdline\.c/);
+      const c = caseOf(run, 'cmdline-string');
+      loadedAndUnloaded(c);
+      assert.equal(c.out.get('enabled'), '1', explain(c));
+      const before = c.out.get('cmdline')!;
+      assert.equal(c.out.get('patched'), `${before} klp-create-patched`);
+      assert.equal(c.out.get('after-cmdline'), before);
+    });
 
-  test('a /proc output change: loads, changes /proc/cmdline, and goes away cleanly', () => {
-    assert.match(created.get('cmdline-string')!.stdout, /fs\/proc\/cmdline\.c: cmdline_proc_show replaces vmlinux cmdline_proc_show: edited directly/);
-    assert.match(created.get('cmdline-string')!.stderr, /compiling fs\/proc\/cmdline\.c/);
-    const c = caseOf(run, 'cmdline-string');
-    loadedAndUnloaded(c);
-    assert.equal(c.out.get('enabled'), '1', explain(c));
-    const before = c.out.get('cmdline')!;
-    assert.equal(c.out.get('patched'), `${before} klp-create-patched`);
-    assert.equal(c.out.get('after-cmdline'), before);
-  });
+    test('a static helper GCC inlined: its caller is replaced because the inlined callee changed', () => {
+      // show_val_kb has no symbol of its own in Debian's vmlinux: every call was inlined into meminfo_proc_show.
+      assert.match(
+        created.get('meminfo-inline')!.stdout,
+        /^fs\/proc\/meminfo\.c: meminfo_proc_show replaces vmlinux meminfo_proc_show: a callee inlined into it changed \(show_val_kb\)/m,
+      );
+      assert.doesNotMatch(created.get('meminfo-inline')!.stdout, /show_val_kb replaces/);
+      const c = caseOf(run, 'meminfo-inline');
+      loadedAndUnloaded(c);
+      assert.match(c.out.get('memtotal')!, /^MemTotal:\s+\d+ kB$/);
+      assert.match(c.out.get('patched')!, /^MemTotal:\s+\d+ KB$/, explain(c));
+      assert.equal(c.out.get('after-memtotal'), c.out.get('memtotal'));
+    });
 
-  test('a static helper GCC inlined: its caller is replaced because the inlined callee changed', () => {
-    // show_val_kb has no symbol of its own in Debian's vmlinux: every call was inlined into meminfo_proc_show.
-    assert.match(created.get('meminfo-inline')!.stdout, /^fs\/proc\/meminfo\.c: meminfo_proc_show replaces vmlinux meminfo_proc_show: a callee inlined into it changed \(show_val_kb\)/m);
-    assert.doesNotMatch(created.get('meminfo-inline')!.stdout, /show_val_kb replaces/);
-    const c = caseOf(run, 'meminfo-inline');
-    loadedAndUnloaded(c);
-    assert.match(c.out.get('memtotal')!, /^MemTotal:\s+\d+ kB$/);
-    assert.match(c.out.get('patched')!, /^MemTotal:\s+\d+ KB$/, explain(c));
-    assert.equal(c.out.get('after-memtotal'), c.out.get('memtotal'));
-  });
+    test("statics named in several files: the unit's own c_start, at its exact position", () => {
+      // c_start is a local of arch/x86/kernel/cpu/proc.c, fs/proc/consoles.c and another proc.c; the
+      // patched code compares the seq_file's .start (the running kernel's consoles.c c_start) with
+      // its own reference to c_start: equal only if the relocation names the right one.
+      const c = caseOf(run, 'consoles-statics');
+      loadedAndUnloaded(c);
+      assert.equal(c.out.get('patched'), `${c.out.get('consoles')} own-c_start`, explain(c));
+      assert.equal(c.out.get('after-consoles'), c.out.get('consoles'));
+    });
 
-  test('statics named in several files: the unit\'s own c_start, at its exact position', () => {
-    // c_start is a local of arch/x86/kernel/cpu/proc.c, fs/proc/consoles.c and another proc.c; the
-    // patched code compares the seq_file's .start (the running kernel's consoles.c c_start) with
-    // its own reference to c_start: equal only if the relocation names the right one.
-    const c = caseOf(run, 'consoles-statics');
-    loadedAndUnloaded(c);
-    assert.equal(c.out.get('patched'), `${c.out.get('consoles')} own-c_start`, explain(c));
-    assert.equal(c.out.get('after-consoles'), c.out.get('consoles'));
-  });
+    test('a new function and a new string', () => {
+      assert.match(created.get('version-new-function')!.stdout, /^fs\/proc\/version\.c: klp_version_note: new function$/m);
+      assert.match(created.get('version-new-function')!.stdout, /version_proc_show replaces vmlinux version_proc_show: edited directly/);
+      const c = caseOf(run, 'version-new-function');
+      loadedAndUnloaded(c);
+      assert.equal(c.out.get('lines'), '2', explain(c));
+      assert.equal(c.out.get('patched'), 'klp-create-new-function');
+      assert.equal(c.out.get('after-lines'), '1');
+    });
 
-  test('a new function and a new string', () => {
-    assert.match(created.get('version-new-function')!.stdout, /^fs\/proc\/version\.c: klp_version_note: new function$/m);
-    assert.match(created.get('version-new-function')!.stdout, /version_proc_show replaces vmlinux version_proc_show: edited directly/);
-    const c = caseOf(run, 'version-new-function');
-    loadedAndUnloaded(c);
-    assert.equal(c.out.get('lines'), '2', explain(c));
-    assert.equal(c.out.get('patched'), 'klp-create-new-function');
-    assert.equal(c.out.get('after-lines'), '1');
-  });
+    test('a module function: patched when the module is loaded before the patch, and when it loads after it', () => {
+      assert.match(
+        created.get('binfmt-module')!.stdout,
+        /fs\/binfmt_misc\.c: bm_status_read replaces binfmt_misc bm_status_read: edited directly/,
+      );
+      const c = caseOf(run, 'binfmt-module');
+      loadedAndUnloaded(c);
+      assert.equal(c.out.get('insmod-target'), '0', explain(c));
+      assert.equal(c.out.get('status'), 'enabled');
+      assert.equal(c.out.get('patched'), 'enabled (klp-create-patched)', explain(c));
+      assert.equal(c.out.get('after-status'), 'enabled');
+      assert.equal(c.out.get('rmmod-target'), '0', explain(c));
+      assert.equal(c.out.get('late-insmod'), '0', explain(c));
+      assert.equal(c.out.get('late-insmod-target'), '0', explain(c));
+      assert.equal(c.out.get('late-patched'), 'enabled (klp-create-patched)', explain(c));
+      assert.equal(c.out.get('late-rmmod'), '0', explain(c));
+      assert.equal(c.out.get('late-after'), 'enabled');
+    });
 
-  test('a module function: patched when the module is loaded before the patch, and when it loads after it', () => {
-    assert.match(created.get('binfmt-module')!.stdout, /fs\/binfmt_misc\.c: bm_status_read replaces binfmt_misc bm_status_read: edited directly/);
-    const c = caseOf(run, 'binfmt-module');
-    loadedAndUnloaded(c);
-    assert.equal(c.out.get('insmod-target'), '0', explain(c));
-    assert.equal(c.out.get('status'), 'enabled');
-    assert.equal(c.out.get('patched'), 'enabled (klp-create-patched)', explain(c));
-    assert.equal(c.out.get('after-status'), 'enabled');
-    assert.equal(c.out.get('rmmod-target'), '0', explain(c));
-    assert.equal(c.out.get('late-insmod'), '0', explain(c));
-    assert.equal(c.out.get('late-insmod-target'), '0', explain(c));
-    assert.equal(c.out.get('late-patched'), 'enabled (klp-create-patched)', explain(c));
-    assert.equal(c.out.get('late-rmmod'), '0', explain(c));
-    assert.equal(c.out.get('late-after'), 'enabled');
-  });
+    test('changed initialised data is refused, naming the symbol, and nothing is written', () => {
+      const out = join(work, 'data.ko');
+      const r = runCli(['create', '--kernel', kernel!.kver, '-o', out, patchFile('data-change-FAIL')]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /panic_timeout: changed initialised data/);
+      assert.equal(existsSync(out), false);
+    });
 
-  test('changed initialised data is refused, naming the symbol, and nothing is written', () => {
-    const out = join(work, 'data.ko');
-    const r = runCli(['create', '--kernel', kernel!.kver, '-o', out, patchFile('data-change-FAIL')]);
-    assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /panic_timeout: changed initialised data/);
-    assert.equal(existsSync(out), false);
-  });
+    test('--dry-run prints the report only', () => {
+      const out = join(work, 'dry.ko');
+      const r = runCli([
+        'create',
+        '--kernel',
+        kernel!.kver,
+        '--dry-run',
+        '--json',
+        '-o',
+        out,
+        patchFile('cmdline-string'),
+        patchFile('meminfo-inline'),
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      const j = JSON.parse(r.stdout) as {
+        functions: { oldName: string; reason: string; via: string[]; sympos: number; shipped: string }[];
+        output: string | null;
+      };
+      assert.deepEqual(
+        j.functions.map((f) => [f.oldName, f.reason, f.via, f.sympos, f.shipped]),
+        [
+          ['cmdline_proc_show', 'edited', ['cmdline_proc_show'], 0, 'identical'],
+          ['meminfo_proc_show', 'inlined-callee-changed', ['show_val_kb'], 0, 'identical'],
+        ],
+      );
+      assert.equal(j.output, null);
+      assert.equal(existsSync(out), false);
+    });
 
-  test('--dry-run prints the report only', () => {
-    const out = join(work, 'dry.ko');
-    const r = runCli(['create', '--kernel', kernel!.kver, '--dry-run', '--json', '-o', out, patchFile('cmdline-string'), patchFile('meminfo-inline')]);
-    assert.equal(r.status, 0, r.stderr);
-    const j = JSON.parse(r.stdout) as { functions: { oldName: string; reason: string; via: string[]; sympos: number; shipped: string }[]; output: string | null };
-    assert.deepEqual(j.functions.map((f) => [f.oldName, f.reason, f.via, f.sympos, f.shipped]), [
-      ['cmdline_proc_show', 'edited', ['cmdline_proc_show'], 0, 'identical'],
-      ['meminfo_proc_show', 'inlined-callee-changed', ['show_val_kb'], 0, 'identical'],
-    ]);
-    assert.equal(j.output, null);
-    assert.equal(existsSync(out), false);
-  });
+    test("a patch to a folder's header rebuilds the units whose dependency lists name it", () => {
+      const r = runCli(['create', '--kernel', kernel!.kver, '--dry-run', patchFile('printk-header')]);
+      assert.equal(r.status, 0, r.stderr);
+      // fixdep's lists in the prepared tree name exactly the units that include the header.
+      const expected = HEADER_CASE[series];
+      assert.ok(r.stderr.includes(`kernel/printk/printk_ringbuffer.h is included by ${expected.units}\n`), r.stderr);
+      // prb_rec_init_rd is static inline: the functions it is inlined into are replaced, never itself.
+      assert.match(
+        r.stdout,
+        new RegExp(
+          `^kernel/printk/printk\\.c: ${expected.replaced} replaces vmlinux ${expected.replaced}: a callee inlined into it changed \\(prb_rec_init_rd\\)`,
+          'm',
+        ),
+      );
+      assert.doesNotMatch(r.stdout, /prb_rec_init_rd replaces/);
+    });
 
-  test('a patch to a folder\'s header rebuilds the units whose dependency lists name it', () => {
-    const r = runCli(['create', '--kernel', kernel!.kver, '--dry-run', patchFile('printk-header')]);
-    assert.equal(r.status, 0, r.stderr);
-    // fixdep's lists in the prepared tree name exactly the units that include the header.
-    const expected = HEADER_CASE[series];
-    assert.ok(r.stderr.includes(`kernel/printk/printk_ringbuffer.h is included by ${expected.units}\n`), r.stderr);
-    // prb_rec_init_rd is static inline: the functions it is inlined into are replaced, never itself.
-    assert.match(r.stdout, new RegExp(`^kernel/printk/printk\\.c: ${expected.replaced} replaces vmlinux ${expected.replaced}: a callee inlined into it changed \\(prb_rec_init_rd\\)`, 'm'));
-    assert.doesNotMatch(r.stdout, /prb_rec_init_rd replaces/);
+    test('a patch to a global header is refused with the reason', () => {
+      const r = runCli(['create', '--kernel', kernel!.kver, '--dry-run', patchFile('global-header-FAIL')]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /include\/linux\/seq_file\.h: a header any part of the kernel may include/);
+    });
   });
-
-  test('a patch to a global header is refused with the reason', () => {
-    const r = runCli(['create', '--kernel', kernel!.kver, '--dry-run', patchFile('global-header-FAIL')]);
-    assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /include\/linux\/seq_file\.h: a header any part of the kernel may include/);
-  });
-});

@@ -63,11 +63,13 @@ function caseOf(run: VmRun, name: string): VmCase {
 function brokenCases(variants: BrokenVariant[]): string {
   // Every variant is named klp_sample_annotated: one that loads anyway must go before the next.
   return variants
-    .map((v) => `
+    .map(
+      (v) => `
 begin broken-${v.name}
 insmod /m/broken-${v.name}.ko; out insmod $?
 unpatch; rmmod klp_sample_annotated 2>/dev/null
-end broken-${v.name}`)
+end broken-${v.name}`,
+    )
     .join('\n');
 }
 
@@ -76,7 +78,8 @@ begin unconverted
 insmod /m/klp_sample_auto_unconverted.ko; out insmod $?
 end unconverted
 ${['klp_sample_plain', 'klp_sample_auto', 'klp_sample_annotated']
-  .map((m) => `
+  .map(
+    (m) => `
 begin ${m}
 insmod /m/${m}.ko; out insmod $?
 wait_idle
@@ -85,10 +88,12 @@ out cmdline "$(cat /proc/cmdline)"
 unpatch
 rmmod ${m}; out rmmod $?
 out cmdline-after "$(cat /proc/cmdline)"
-end ${m}`)
+end ${m}`,
+  )
   .join('\n')}
 ${['klp_sample_modpatch', 'klp_sample_byfile']
-  .map((m) => `
+  .map(
+    (m) => `
 begin ${m}-early
 insmod /m/klp_sample_target.ko; out insmod-target $?
 out show-before "$(cat /sys/module/klp_sample_target/parameters/show)"
@@ -101,7 +106,8 @@ unpatch
 rmmod ${m}; out rmmod $?
 out show-after "$(cat /sys/module/klp_sample_target/parameters/show)"
 rmmod klp_sample_target; out rmmod-target $?
-end ${m}-early`)
+end ${m}-early`,
+  )
   .join('\n')}
 
 begin klp_sample_modpatch-late
@@ -143,7 +149,8 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
 
   before(async () => {
     const missing = missingPrerequisites(kernel?.vmlinux);
-    if (kernel && !kernel.dbgVmlinux) missing.push(`the -dbg vmlinux of ${kernel.kver} (scripts/setup-debian.sh --dbg fetches it, about 1 GB)`);
+    if (kernel && !kernel.dbgVmlinux)
+      missing.push(`the -dbg vmlinux of ${kernel.kver} (scripts/setup-debian.sh --dbg fetches it, about 1 GB)`);
     if (missing.length > 0 || !kernel) {
       throw new Error(`end-to-end prerequisites missing: ${missing.join('; ')}. Install them with: bash scripts/setup-debian.sh (as root)`);
     }
@@ -153,7 +160,18 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     let r = build('module-target/target');
     assert.equal(r.status, 0, r.stderr);
     const map = join(work, 'symbols.map');
-    r = runCli(['symbols', '--kallsyms', kernel.kallsyms, '--modules', kernel.modules, join(out, 'klp_sample_target.ko'), '--symvers', kernel.symvers, '-o', map]);
+    r = runCli([
+      'symbols',
+      '--kallsyms',
+      kernel.kallsyms,
+      '--modules',
+      kernel.modules,
+      join(out, 'klp_sample_target.ko'),
+      '--symvers',
+      kernel.symvers,
+      '-o',
+      map,
+    ]);
     assert.equal(r.status, 0, r.stderr);
     for (const dir of ['livepatch-sample', 'auto-resolved', 'annotated', 'module-target/livepatch', 'by-file']) {
       r = build(dir, '-s', map);
@@ -163,7 +181,15 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     copyFileSync(join(samples, 'auto-resolved', 'klp_sample_auto.ko'), join(out, 'klp_sample_auto_unconverted.ko'));
     rejected = brokenVariants(readFileSync(join(out, 'klp_sample_annotated.ko'))).filter((v) => v.kernel);
     for (const v of rejected) writeFileSync(join(out, `broken-${v.name}.ko`), v.bytes);
-    const files = ['klp_sample_auto_unconverted', 'klp_sample_plain', 'klp_sample_auto', 'klp_sample_annotated', 'klp_sample_target', 'klp_sample_modpatch', 'klp_sample_byfile']
+    const files = [
+      'klp_sample_auto_unconverted',
+      'klp_sample_plain',
+      'klp_sample_auto',
+      'klp_sample_annotated',
+      'klp_sample_target',
+      'klp_sample_modpatch',
+      'klp_sample_byfile',
+    ]
       .map((m) => join(out, `${m}.ko`))
       .concat(rejected.map((v) => join(out, `broken-${v.name}.ko`)))
       .concat(debianModules.map(plainModule));
@@ -211,7 +237,9 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     const c = caseOf(run, 'klp_sample_auto');
     assert.equal(c.out.get('insmod'), '0', explain(c));
     assert.equal(c.out.get('enabled'), '1', explain(c));
-    const m = /nr_processes=(\d+) saved_command_line=([0-9a-f]+) nr_processes@([0-9a-f]+) cmdline=\[console=ttyS0/.exec(c.out.get('cmdline') ?? '');
+    const m = /nr_processes=(\d+) saved_command_line=([0-9a-f]+) nr_processes@([0-9a-f]+) cmdline=\[console=ttyS0/.exec(
+      c.out.get('cmdline') ?? '',
+    );
     assert.ok(m, explain(c));
     const vmlinux = kallsymsEntries(run.kallsyms!, undefined);
     assert.equal(m[2], nth(vmlinux, 'saved_command_line', 1));
@@ -228,7 +256,10 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     assert.equal(m[2], 'kernel/x86/microcode/AuthenticAMD.bin');
   });
 
-  for (const [m, label] of [['klp_sample_modpatch', 'position annotations'], ['klp_sample_byfile', 'source-file annotations']]) {
+  for (const [m, label] of [
+    ['klp_sample_modpatch', 'position annotations'],
+    ['klp_sample_byfile', 'source-file annotations'],
+  ]) {
     test(`patching a loaded module with its static symbols, by ${label}`, () => {
       const c = caseOf(run, `${m}-early`);
       assert.equal(c.out.get('insmod-target'), '0', explain(c));
@@ -263,7 +294,11 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     assert.equal(c.out.get('rmmod-target'), '0', explain(c));
     const v = kernelVersionOf(kernel!.kver)!;
     const fixed = v.major * 1000 + v.minor >= 6003;
-    assert.equal(c.out.get('reinsmod-target') === '0', fixed, `${kernel!.kver}: reload ${fixed ? 'must' : 'cannot'} succeed; ${explain(c)}`);
+    assert.equal(
+      c.out.get('reinsmod-target') === '0',
+      fixed,
+      `${kernel!.kver}: reload ${fixed ? 'must' : 'cannot'} succeed; ${explain(c)}`,
+    );
     if (fixed) {
       assert.match(c.out.get('show') ?? '', /klp_sample_modpatch: homonym_string,2=/, explain(c));
     } else {
@@ -291,7 +326,11 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     const ours = map.object(VMLINUX)!;
     const vm = kallsymsEntries(run.kallsyms!, undefined);
     // The whole list, ties at one address included: then every position names the same entry.
-    assert.deepEqual(ours.names.filter((_, i) => ours.listed[i]), vm.map((e) => e.name), 'vmlinux: kallsyms order differs from the map');
+    assert.deepEqual(
+      ours.names.filter((_, i) => ours.listed[i]),
+      vm.map((e) => e.name),
+      'vmlinux: kallsyms order differs from the map',
+    );
     // The VM boots through PVH (no KASLR), so its addresses are the vmlinux's: position n of a
     // duplicated name is the n-th lowest address nm lists for it.
     const nm = nmSymbols(kernel!.dbgVmlinux!);
@@ -305,7 +344,11 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     for (const [name, addrs] of vmAddresses) {
       if (addrs.length < 2) continue;
       assert.equal(ours.count(name), addrs.length, `${name}: positions`);
-      assert.deepEqual(addrs, (nm.get(name) ?? []).filter((a) => addrs.includes(a)), `${name}: addresses by position`);
+      assert.deepEqual(
+        addrs,
+        (nm.get(name) ?? []).filter((a) => addrs.includes(a)),
+        `${name}: addresses by position`,
+      );
       checked++;
     }
     process.stderr.write(`# e2e: vmlinux: ${vm.length} symbols in order, ${checked} duplicated names bound to the VM's addresses\n`);
@@ -318,13 +361,20 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
     const mksysmap = join(kernel!.kdir, 'scripts', 'mksysmap');
     // Up to 6.3 mksysmap is a shell script running $NM; from 6.4 a sed script reading `nm -n`.
     if (readFileSync(mksysmap, 'latin1').startsWith('#!/bin/sed')) {
-      writeFileSync(systemMap, execFileSync('sh', ['-c', 'nm -n "$0" | sed -f "$1"', kernel!.dbgVmlinux!, mksysmap], { maxBuffer: 1 << 30 }));
+      writeFileSync(
+        systemMap,
+        execFileSync('sh', ['-c', 'nm -n "$0" | sed -f "$1"', kernel!.dbgVmlinux!, mksysmap], { maxBuffer: 1 << 30 }),
+      );
     } else {
       execFileSync('sh', [mksysmap, kernel!.dbgVmlinux!, systemMap], { env: { ...process.env, NM: 'nm' } });
     }
     const { map } = await buildSymbolMap({ systemMap, modules: [], release: kernel!.kver });
     const ours = map.object(VMLINUX)!;
-    assert.deepEqual(ours.names.filter((_, i) => ours.listed[i]), kallsymsEntries(run.kallsyms!, undefined).map((e) => e.name), 'vmlinux: kallsyms order differs from the System.map map');
+    assert.deepEqual(
+      ours.names.filter((_, i) => ours.listed[i]),
+      kallsymsEntries(run.kallsyms!, undefined).map((e) => e.name),
+      'vmlinux: kallsyms order differs from the System.map map',
+    );
   });
 
   test("our positions equal the VM's kallsyms order for every duplicated name of the loaded modules", async () => {
@@ -339,10 +389,14 @@ describe("qemu: Debian's kernel loads what klp-convert produced", () => {
       const ours = map.object(object)!;
       const listed = ours.names.filter((_, i) => ours.listed[i]);
       // The kernel lists exactly the symbols we count, in the same order: positions cannot differ.
-      assert.deepEqual(vm.map((e) => e.name), listed, `${object}: kallsyms order differs from the map`);
+      assert.deepEqual(
+        vm.map((e) => e.name),
+        listed,
+        `${object}: kallsyms order differs from the map`,
+      );
       for (const name of new Set(listed)) if (ours.count(name) > 1) checked++;
     }
     process.stderr.write(`# e2e: modules: ${checked} duplicated names in kallsyms order\n`);
     assert.ok(checked > 20, `${checked} duplicated names compared`);
-});
+  });
 });

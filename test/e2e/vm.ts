@@ -6,7 +6,11 @@ import { repoRoot } from '../helpers.js';
 /** What the suite needs on the host, and how to get it when it is missing. */
 export function missingPrerequisites(vmlinux: string | undefined): string[] {
   const missing: string[] = [];
-  for (const [tool, pkg] of [['qemu-system-x86_64', 'qemu-system-x86'], ['cpio', 'cpio'], ['make', 'make']] as const) {
+  for (const [tool, pkg] of [
+    ['qemu-system-x86_64', 'qemu-system-x86'],
+    ['cpio', 'cpio'],
+    ['make', 'make'],
+  ] as const) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) missing.push(`${tool} (Debian package ${pkg})`);
   }
   if (!existsSync('/bin/busybox')) missing.push('/bin/busybox (Debian package busybox-static)');
@@ -54,7 +58,7 @@ unpatch() {
 begin() { echo "E2E: CASE $1 BEGIN"; dmesg -c > /dev/null; }
 end() { echo "E2E: DMESG-BEGIN"; dmesg; echo "E2E: DMESG-END"; echo "E2E: CASE $1 END"; }
 # the addresses of one module's symbols, as the kernel lists them
-module_syms() { grep "\\[$1\\]\$" /proc/kallsyms | while read a t n m; do out "ksym $n" "$a"; done; }
+module_syms() { grep "\\[$1\\]$" /proc/kallsyms | while read a t n m; do out "ksym $n" "$a"; done; }
 `;
 
 /**
@@ -73,11 +77,16 @@ export function runVm(vmlinux: string, work: string, files: string[], script: st
   const log = join(work, 'serial.log');
   const ksyms = join(work, 'kallsyms.b64');
   const start = Date.now();
-  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'vm', 'run-vm.sh'), vmlinux, initrd, log, ksyms], { encoding: 'utf8', env: { ...process.env, VM_TIMEOUT: '240' } });
+  const r = spawnSync('bash', [join(repoRoot, 'scripts', 'vm', 'run-vm.sh'), vmlinux, initrd, log, ksyms], {
+    encoding: 'utf8',
+    env: { ...process.env, VM_TIMEOUT: '240' },
+  });
   const seconds = (Date.now() - start) / 1000;
   const console = existsSync(log) ? readFileSync(log, 'latin1').replace(/\r/g, '') : '';
   if (r.status !== 0 || !console.includes('E2E: END')) {
-    throw new Error(`the VM did not finish (qemu exit ${r.status}${r.status === 124 ? ', timed out' : ''}); last console lines:\n${console.split('\n').slice(-40).join('\n')}\n${r.stderr}`);
+    throw new Error(
+      `the VM did not finish (qemu exit ${r.status}${r.status === 124 ? ', timed out' : ''}); last console lines:\n${console.split('\n').slice(-40).join('\n')}\n${r.stderr}`,
+    );
   }
   let kallsyms: string | undefined;
   if (dumpKallsyms && existsSync(ksyms)) {

@@ -49,7 +49,16 @@ function elfCase(index: number, rng: Rng, corpus: Corpus): FuzzCase {
       return { index, entry, label, files, argv: ['verify', '@in.ko', '--symbols', '@seed.map'], elfInput: 'in.ko' };
     case 'convert':
       files.set('in.ko', bytes);
-      return { index, entry, label, files, argv: ['convert', '--symbols', '@seed.map', '@in.ko', '@out.ko'], output: 'out.ko', map: 'seed.map', elfInput: 'in.ko' };
+      return {
+        index,
+        entry,
+        label,
+        files,
+        argv: ['convert', '--symbols', '@seed.map', '@in.ko', '@out.ko'],
+        output: 'out.ko',
+        map: 'seed.map',
+        elfInput: 'in.ko',
+      };
     default: {
       // Sometimes compressed, sometimes beside a good module with --keep-going.
       const gz = rng.int(4) === 0;
@@ -57,8 +66,12 @@ function elfCase(index: number, rng: Rng, corpus: Corpus): FuzzCase {
       const keepGoing = rng.int(2) === 0;
       if (keepGoing) files.set('mods/good.ko', corpus.elves[0].bytes);
       return {
-        index, entry, label: `${label}${gz ? ' (gzip)' : ''}`, files,
-        argv: ['symbols', '--modules', '@mods', '-o', '@out.map', ...(keepGoing ? ['--keep-going'] : [])], output: 'out.map',
+        index,
+        entry,
+        label: `${label}${gz ? ' (gzip)' : ''}`,
+        files,
+        argv: ['symbols', '--modules', '@mods', '-o', '@out.map', ...(keepGoing ? ['--keep-going'] : [])],
+        output: 'out.map',
       };
     }
   }
@@ -80,18 +93,40 @@ export function makeCase(seed: number, index: number, corpus: Corpus, kinds: rea
     const c = rng.pick(corpus.compressed);
     const bytes = mutateBytes(Uint8Array.from(c.bytes), rng);
     const files = new Map<string, Uint8Array | string>([[`mods/${c.name}`, bytes]]);
-    return { index, entry: 'symbols --modules', label: `${c.name} bytes`, files, argv: ['symbols', '--modules', '@mods', '-o', '@out.map'], output: 'out.map' };
+    return {
+      index,
+      entry: 'symbols --modules',
+      label: `${c.name} bytes`,
+      files,
+      argv: ['symbols', '--modules', '@mods', '-o', '@out.map'],
+      output: 'out.map',
+    };
   }
   if (kind === 'map') {
     const seed = rng.pick(corpus.elves.slice(0, 4));
-    const files = new Map<string, Uint8Array | string>([['in.ko', seed.bytes], ['m.map', mutateText(corpus.map, rng)]]);
+    const files = new Map<string, Uint8Array | string>([
+      ['in.ko', seed.bytes],
+      ['m.map', mutateText(corpus.map, rng)],
+    ]);
     const convert = rng.int(2) === 0;
     return {
-      index, entry: convert ? 'convert' : 'verify', label: `${seed.name} with a mutated map`, files,
+      index,
+      entry: convert ? 'convert' : 'verify',
+      label: `${seed.name} with a mutated map`,
+      files,
       argv: convert ? ['convert', '--symbols', '@m.map', '@in.ko', '@out.ko'] : ['verify', '@in.ko', '--symbols', '@m.map'],
-      output: convert ? 'out.ko' : undefined, map: 'm.map', elfInput: 'in.ko',
+      output: convert ? 'out.ko' : undefined,
+      map: 'm.map',
+      elfInput: 'in.ko',
     };
   }
   const files = new Map<string, Uint8Array | string>([['k.txt', mutateText(corpus.kallsyms, rng)]]);
-  return { index, entry: 'symbols --kallsyms', label: 'mutated kallsyms dump', files, argv: ['symbols', '--kallsyms', '@k.txt', '-o', '@out.map'], output: 'out.map' };
+  return {
+    index,
+    entry: 'symbols --kallsyms',
+    label: 'mutated kallsyms dump',
+    files,
+    argv: ['symbols', '--kallsyms', '@k.txt', '-o', '@out.map'],
+    output: 'out.map',
+  };
 }

@@ -34,12 +34,18 @@ const debianModules = ['kernel/lib/crc8.ko', 'kernel/fs/nls/nls_cp437.ko', 'kern
 export async function buildCorpus(dir: string): Promise<Corpus> {
   mkdirSync(dir, { recursive: true });
   const kernel = requireDebianKernel();
-  const samples: Seed[] = readdirSync(seedsDir).filter((f) => f.endsWith('.ko')).sort()
+  const samples: Seed[] = readdirSync(seedsDir)
+    .filter((f) => f.endsWith('.ko'))
+    .sort()
     .map((f) => ({ name: f, bytes: readFileSync(join(seedsDir, f)) }));
   const cross = join(repoRoot, 'test', 'fixtures', 'cross');
-  const crossSeeds: Seed[] = readdirSync(cross).filter((f) => f.endsWith('.o')).sort()
+  const crossSeeds: Seed[] = readdirSync(cross)
+    .filter((f) => f.endsWith('.o'))
+    .sort()
     .map((f) => ({ name: f, bytes: readFileSync(join(cross, f)) }));
-  const debian: Seed[] = debianModules.map((m) => join(kernel.modules, m)).filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile())
+  const debian: Seed[] = debianModules
+    .map((m) => join(kernel.modules, m))
+    .filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile())
     .map((p) => ({ name: p.slice(p.lastIndexOf('/') + 1), bytes: readFileSync(p) }));
 
   const wanted = new Set<string>();
@@ -51,8 +57,10 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
       }
     }
   }
-  const kallsyms = readFileSync(kernel.kallsyms, 'latin1').split('\n')
-    .filter((l) => wanted.has(l.split(' ')[2]?.split('\t')[0] ?? '')).join('\n') + '\n';
+  const kallsyms = `${readFileSync(kernel.kallsyms, 'latin1')
+    .split('\n')
+    .filter((l) => wanted.has(l.split(' ')[2]?.split('\t')[0] ?? ''))
+    .join('\n')}\n`;
   writeFileSync(join(dir, 'kallsyms.txt'), kallsyms);
   const mapFile = join(dir, 'seed.map');
   // The text format: the map mutations are line and field edits (maps are binary by default now).
@@ -72,7 +80,11 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
 
   const compressed: Seed[] = [];
   const first = join(dir, samples[0].name);
-  for (const [ext, tool, args] of [['gz', 'gzip', ['-n', '-c']], ['xz', 'xz', ['--check=crc32', '-c']], ['zst', 'zstd', ['-q', '-c']]] as const) {
+  for (const [ext, tool, args] of [
+    ['gz', 'gzip', ['-n', '-c']],
+    ['xz', 'xz', ['--check=crc32', '-c']],
+    ['zst', 'zstd', ['-q', '-c']],
+  ] as const) {
     compressed.push({ name: `${samples[0].name}.${ext}`, bytes: execFileSync(tool, [...args, first], { maxBuffer: 1 << 26 }) });
   }
   // From a pipe, zstd declares no content size: decoded into a buffer of what its blocks hold.

@@ -1,6 +1,16 @@
 import {
-  SHT_DYNSYM, SHT_GROUP, SHT_NOBITS, SHT_NULL, SHT_PROGBITS, SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB, SHT_SYMTAB_SHNDX,
-  SHN_XINDEX, sizes,
+  SHT_DYNSYM,
+  SHT_GROUP,
+  SHT_NOBITS,
+  SHT_NULL,
+  SHT_PROGBITS,
+  SHT_REL,
+  SHT_RELA,
+  SHT_STRTAB,
+  SHT_SYMTAB,
+  SHT_SYMTAB_SHNDX,
+  SHN_XINDEX,
+  sizes,
 } from '../../src/elf/constants.js';
 import { BufferSource, ElfReader, type SectionHeader } from '../../src/elf/reader.js';
 
@@ -51,10 +61,38 @@ function anatomy(bytes: Uint8Array): Anatomy | null {
 
 /** Values that sit on the edges parsers get wrong. */
 function interesting(rng: Rng, fileSize: number, width: number): bigint {
-  const list = [0n, 1n, 2n, 3n, 4n, 7n, 8n, 0x7fn, 0x80n, 0xffn, 0x100n, 0xff00n, 0xfff1n, 0xffffn, 0x10000n,
-    0x7fffffffn, 0x80000000n, 0xffffffffn, 1n << 32n, 1n << 40n, 1n << 52n, 1n << 53n, 1n << 60n, (1n << 64n) - 1n,
-    BigInt(fileSize), BigInt(fileSize + 1), BigInt(Math.max(0, fileSize - 1)), BigInt(rng.int(fileSize + 1)),
-    1n << BigInt(rng.int(64)), BigInt(rng.int(0x100000000))];
+  const list = [
+    0n,
+    1n,
+    2n,
+    3n,
+    4n,
+    7n,
+    8n,
+    0x7fn,
+    0x80n,
+    0xffn,
+    0x100n,
+    0xff00n,
+    0xfff1n,
+    0xffffn,
+    0x10000n,
+    0x7fffffffn,
+    0x80000000n,
+    0xffffffffn,
+    1n << 32n,
+    1n << 40n,
+    1n << 52n,
+    1n << 53n,
+    1n << 60n,
+    (1n << 64n) - 1n,
+    BigInt(fileSize),
+    BigInt(fileSize + 1),
+    BigInt(Math.max(0, fileSize - 1)),
+    BigInt(rng.int(fileSize + 1)),
+    1n << BigInt(rng.int(64)),
+    BigInt(rng.int(0x100000000)),
+  ];
   return BigInt.asUintN(width * 8, rng.pick(list));
 }
 
@@ -75,26 +113,74 @@ function recordFields(is64: boolean, kind: 'Ehdr' | 'Shdr' | 'Sym' | 'Rela'): Fi
   switch (kind) {
     case 'Ehdr': {
       const f = rec.Ehdr;
-      return [[f.type, 2], [f.machine, 2], [f.version, 4], [f.entry, w], [f.phoff, w], [f.shoff, w], [f.flags, 4], [f.ehsize, 2],
-        [f.phentsize, 2], [f.phnum, 2], [f.shentsize, 2], [f.shnum, 2], [f.shstrndx, 2], [4, 1], [5, 1]];
+      return [
+        [f.type, 2],
+        [f.machine, 2],
+        [f.version, 4],
+        [f.entry, w],
+        [f.phoff, w],
+        [f.shoff, w],
+        [f.flags, 4],
+        [f.ehsize, 2],
+        [f.phentsize, 2],
+        [f.phnum, 2],
+        [f.shentsize, 2],
+        [f.shnum, 2],
+        [f.shstrndx, 2],
+        [4, 1],
+        [5, 1],
+      ];
     }
     case 'Shdr': {
       const f = rec.Shdr;
-      return [[f.name, 4], [f.type, 4], [f.flags, w], [f.addr, w], [f.offset, w], [f.size, w], [f.link, 4], [f.info, 4], [f.addralign, w], [f.entsize, w]];
+      return [
+        [f.name, 4],
+        [f.type, 4],
+        [f.flags, w],
+        [f.addr, w],
+        [f.offset, w],
+        [f.size, w],
+        [f.link, 4],
+        [f.info, 4],
+        [f.addralign, w],
+        [f.entsize, w],
+      ];
     }
     case 'Sym': {
       const f = rec.Sym;
-      return [[f.name, 4], [f.info, 1], [f.other, 1], [f.shndx, 2], [f.value, w], [f.size, w]];
+      return [
+        [f.name, 4],
+        [f.info, 1],
+        [f.other, 1],
+        [f.shndx, 2],
+        [f.value, w],
+        [f.size, w],
+      ];
     }
     case 'Rela': {
       const f = rec.Rela;
-      return [[f.offset, w], [f.info, w], [f.addend, w]];
+      return [
+        [f.offset, w],
+        [f.info, w],
+        [f.addend, w],
+      ];
     }
   }
 }
 
 export const elfStrategies = [
-  'ehdr', 'shdr', 'shdr-type', 'symbol', 'relocation', 'strtab-no-nul', 'truncate', 'symtab-shndx', 'overlap', 'huge', 'bytes', 'annotation',
+  'ehdr',
+  'shdr',
+  'shdr-type',
+  'symbol',
+  'relocation',
+  'strtab-no-nul',
+  'truncate',
+  'symtab-shndx',
+  'overlap',
+  'huge',
+  'bytes',
+  'annotation',
 ] as const;
 export type ElfStrategy = (typeof elfStrategies)[number];
 
@@ -134,7 +220,18 @@ export function mutateElf(input: Uint8Array, pristine: Uint8Array, strategy: Elf
       return bytes;
     }
     case 'shdr-type': {
-      const types = [SHT_NULL, SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_NOBITS, SHT_REL, SHT_GROUP, SHT_SYMTAB_SHNDX, SHT_DYNSYM];
+      const types = [
+        SHT_NULL,
+        SHT_PROGBITS,
+        SHT_SYMTAB,
+        SHT_STRTAB,
+        SHT_RELA,
+        SHT_NOBITS,
+        SHT_REL,
+        SHT_GROUP,
+        SHT_SYMTAB_SHNDX,
+        SHT_DYNSYM,
+      ];
       setShdr(anySection().index, 'type', BigInt(rng.pick(types)));
       return bytes;
     }
@@ -144,7 +241,10 @@ export function mutateElf(input: Uint8Array, pristine: Uint8Array, strategy: Elf
       const t = rng.pick(tables);
       const count = Math.floor(t.size / rec.sym);
       const [o, w] = rng.pick(recordFields(is64, 'Sym'));
-      const value = rng.int(4) === 0 ? BigInt(rng.pick([0, 1, SHN_XINDEX, 0xfff1, 0xfff2, 0xff20, sections.length, sections.length - 1])) : interesting(rng, bytes.length, w);
+      const value =
+        rng.int(4) === 0
+          ? BigInt(rng.pick([0, 1, SHN_XINDEX, 0xfff1, 0xfff2, 0xff20, sections.length, sections.length - 1]))
+          : interesting(rng, bytes.length, w);
       put(bytes, le, t.offset + rng.int(Math.max(1, count)) * rec.sym + o, w, value);
       return bytes;
     }
@@ -195,7 +295,7 @@ export function mutateElf(input: Uint8Array, pristine: Uint8Array, strategy: Elf
       return bytes;
     }
     case 'huge': {
-      const huge = () => rng.pick([1n << 30n, 1n << 31n, 1n << 32n, 1n << 40n, 1n << 60n, 0xffffffffn, (1n << 63n)]);
+      const huge = () => rng.pick([1n << 30n, 1n << 31n, 1n << 32n, 1n << 40n, 1n << 60n, 0xffffffffn, 1n << 63n]);
       switch (rng.int(4)) {
         case 0:
           put(bytes, le, rec.Ehdr.shnum, 2, 0n);
@@ -213,7 +313,10 @@ export function mutateElf(input: Uint8Array, pristine: Uint8Array, strategy: Elf
       return bytes;
     }
     case 'bytes': {
-      const regions: [number, number][] = [[0, rec.ehdr], [h.shoff, sections.length * rec.shdr]];
+      const regions: [number, number][] = [
+        [0, rec.ehdr],
+        [h.shoff, sections.length * rec.shdr],
+      ];
       for (const s of ofType(SHT_SYMTAB, SHT_RELA, SHT_REL, SHT_GROUP, SHT_STRTAB)) regions.push([s.offset, Math.min(s.size, 4096)]);
       const [start, len] = rng.pick(regions);
       for (let k = 1 + rng.int(4); k > 0; k--) {
@@ -241,7 +344,8 @@ export function mutateBytes(input: Uint8Array, rng: Rng): Uint8Array {
       return bytes.slice(0, rng.int(bytes.length));
     case 1:
       // Frame and stream headers live in the first bytes, checksums and sizes in the last.
-      for (let k = 1 + rng.int(2); k > 0; k--) bytes[rng.int(2) ? rng.int(Math.min(32, bytes.length)) : bytes.length - 1 - rng.int(Math.min(16, bytes.length))] = rng.int(256);
+      for (let k = 1 + rng.int(2); k > 0; k--)
+        bytes[rng.int(2) ? rng.int(Math.min(32, bytes.length)) : bytes.length - 1 - rng.int(Math.min(16, bytes.length))] = rng.int(256);
       return bytes;
     default:
       for (let k = 1 + rng.int(3); k > 0; k--) bytes[rng.int(bytes.length)] = rng.int(256);
@@ -267,7 +371,8 @@ export function mutateText(text: string, rng: Rng): string {
       case 3: {
         const l = lines[i];
         const at = rng.int(l.length + 1);
-        lines[i] = l.slice(0, at) + rng.pick(['\t', ' ', '*', '-', ',', '.', '\0', '\r', '9999999999999999999', '', '@', '!', '#']) + l.slice(at);
+        lines[i] =
+          l.slice(0, at) + rng.pick(['\t', ' ', '*', '-', ',', '.', '\0', '\r', '9999999999999999999', '', '@', '!', '#']) + l.slice(at);
         break;
       }
       case 4:

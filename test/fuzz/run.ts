@@ -63,8 +63,20 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResult> {
   let next = o.start ?? 0;
   try {
     while (next < o.count) {
-      const opts: WorkerOptions = { seed: o.seed, start: next, count: o.count, work, findings: o.findings, readelfEvery: o.readelfEvery, rssLimitMb: o.rssLimitMb, kinds: o.kinds ?? [...caseKinds] };
-      const child = fork(join(import.meta.dirname, 'worker.ts'), [JSON.stringify(opts)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const opts: WorkerOptions = {
+        seed: o.seed,
+        start: next,
+        count: o.count,
+        work,
+        findings: o.findings,
+        readelfEvery: o.readelfEvery,
+        rssLimitMb: o.rssLimitMb,
+        kinds: o.kinds ?? [...caseKinds],
+      };
+      const child = fork(join(import.meta.dirname, 'worker.ts'), [JSON.stringify(opts)], {
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
       let current = -1;
       let since = Date.now();
       let ended = false;
@@ -117,14 +129,24 @@ if (import.meta.filename === resolve(process.argv[1] ?? '')) {
     },
   });
   const o: FuzzOptions = {
-    seed: Number(values.seed), start: Number(values.start), count: Number(values.count), timeLimitMs: Number(values['time-limit']), rssLimitMb: Number(values['rss-limit']),
-    readelfEvery: Number(values['readelf-every']), findings: resolve(values.findings),
+    seed: Number(values.seed),
+    start: Number(values.start),
+    count: Number(values.count),
+    timeLimitMs: Number(values['time-limit']),
+    rssLimitMb: Number(values['rss-limit']),
+    readelfEvery: Number(values['readelf-every']),
+    findings: resolve(values.findings),
     kinds: values.kinds.split(',') as CaseKind[],
     progress: (done, n) => process.stderr.write(`${done} executions, ${n} findings\n`),
   };
   const r = await runFuzz(o);
   for (const f of r.findings) process.stdout.write(`finding: case ${f.index} (${f.entry}, ${f.label}): ${f.problem}\n`);
-  const byStatus = Object.entries(r.statuses).sort().map(([k, v]) => `  ${k}: ${v}`).join('\n');
-  process.stdout.write(`seed ${o.seed}: ${r.executions} executions in ${r.seconds.toFixed(0)} s, ${r.findings.length} findings${r.findings.length ? ` (inputs in ${o.findings})` : ''}\n${byStatus}\n`);
+  const byStatus = Object.entries(r.statuses)
+    .sort()
+    .map(([k, v]) => `  ${k}: ${v}`)
+    .join('\n');
+  process.stdout.write(
+    `seed ${o.seed}: ${r.executions} executions in ${r.seconds.toFixed(0)} s, ${r.findings.length} findings${r.findings.length ? ` (inputs in ${o.findings})` : ''}\n${byStatus}\n`,
+  );
   process.exitCode = r.findings.length > 0 ? 1 : 0;
 }

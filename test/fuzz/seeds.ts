@@ -11,7 +11,12 @@ import { seedsDir } from './corpus.js';
  * headers, debug info stripped (it is most of their size and none of what the fuzzer aims at).
  * Run `node --import tsx test/fuzz/seeds.ts` after changing a sample.
  */
-const samples = ['annotated/klp_sample_annotated.c', 'auto-resolved/klp_sample_auto.c', 'by-file/klp_sample_byfile.c', 'livepatch-sample/klp_sample_plain.c'];
+const samples = [
+  'annotated/klp_sample_annotated.c',
+  'auto-resolved/klp_sample_auto.c',
+  'by-file/klp_sample_byfile.c',
+  'livepatch-sample/klp_sample_plain.c',
+];
 const kernel = requireDebianKernel();
 const dir = mkdtempSync(join(tmpdir(), 'klpc-seeds-'));
 try {

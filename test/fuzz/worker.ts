@@ -78,7 +78,8 @@ async function judge(c: FuzzCase, dir: string, r: CliResult, readelf: boolean): 
   if (bytes.length > 3 * inSize + (1 << 17)) return `output of ${bytes.length} bytes for an input of ${inSize}`;
   if (c.entry === 'convert') {
     const v = await runCliInProcess(['verify', out, '--symbols', at(c.map!)]);
-    if (v.status !== 0) return `verify refuses the conversion: ${v.stderr.split('\n').slice(0, 3).join(' | ') || v.stdout.split('\n').slice(0, 3).join(' | ')}`;
+    if (v.status !== 0)
+      return `verify refuses the conversion: ${v.stderr.split('\n').slice(0, 3).join(' | ') || v.stdout.split('\n').slice(0, 3).join(' | ')}`;
   }
   if (readelf) {
     const after = readelfErrors(out);

@@ -83,9 +83,13 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
       const out = values.output ? join(resolve(values.output), basename(ko)) : ko;
       if (!livepatchInfo(obj).livepatch) {
         const target = { exports, map: exports ? undefined : await loadMap() };
-        const unknown = obj.symtab?.symbols.filter((y) => isLoaderSymbol(y) && y.bind !== STB_WEAK && !isExported(target, y.name)).map((y) => y.name) ?? [];
+        const unknown =
+          obj.symtab?.symbols.filter((y) => isLoaderSymbol(y) && y.bind !== STB_WEAK && !isExported(target, y.name)).map((y) => y.name) ??
+          [];
         if (unknown.length > 0) {
-          io.err(`klp-convert: warning: ${ko} references symbols the module loader cannot resolve (${unknown.join(', ')}) but has no MODULE_INFO(livepatch, "Y"); not converted\n`);
+          io.err(
+            `klp-convert: warning: ${ko} references symbols the module loader cannot resolve (${unknown.join(', ')}) but has no MODULE_INFO(livepatch, "Y"); not converted\n`,
+          );
         }
         if (values.output) copyModule(ko, out);
         continue;
@@ -99,7 +103,9 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
         reports.push(reportJson(report, ko, out));
         if (!values.json) {
           const relocs = report.conversions.reduce((n, c) => n + c.references.length, 0);
-          io.out(`${out}: ${report.changed ? `${plural(report.conversions.length, 'symbol')}, ${plural(relocs, 'relocation')} converted` : 'no conversion needed'}\n`);
+          io.out(
+            `${out}: ${report.changed ? `${plural(report.conversions.length, 'symbol')}, ${plural(relocs, 'relocation')} converted` : 'no conversion needed'}\n`,
+          );
           if (values.verbose) for (const c of report.conversions) io.out(`  ${c.klpName}  [${c.how}]\n`);
         }
       } catch (e) {
@@ -121,6 +127,12 @@ function copyModule(from: string, to: string): void {
 function withoutProgress(output: string): string {
   return output
     .split('\n')
-    .filter((l) => !/^\s{2}[A-Z][A-Z0-9_]*( \[M\])?\s+\S/.test(l) && !/^make(\[\d+\])?: (Entering|Leaving) directory/.test(l) && !/^Skipping BTF generation/.test(l) && l.trim() !== '')
+    .filter(
+      (l) =>
+        !/^\s{2}[A-Z][A-Z0-9_]*( \[M\])?\s+\S/.test(l) &&
+        !/^make(\[\d+\])?: (Entering|Leaving) directory/.test(l) &&
+        !/^Skipping BTF generation/.test(l) &&
+        l.trim() !== '',
+    )
     .join('\n');
 }

@@ -48,11 +48,23 @@ Converting an already converted module changes nothing and says so.`,
     if (values.help) return help(convertCommand, io);
     if (!values.symbols) throw new UsageError('--symbols MAP is required', 'convert');
     if (positionals.length !== 2) throw new UsageError('convert takes two arguments: IN.ko OUT.ko', 'convert');
-    return runConvert(values.symbols, positionals[0], positionals[1], { symvers: values.symvers, json: values.json, verbose: values.verbose }, io);
+    return runConvert(
+      values.symbols,
+      positionals[0],
+      positionals[1],
+      { symvers: values.symvers, json: values.json, verbose: values.verbose },
+      io,
+    );
   },
 };
 
-export function runConvert(mapPath: string, input: string, output: string, opts: { symvers?: string; json?: boolean; verbose?: boolean }, io: Io): number {
+export function runConvert(
+  mapPath: string,
+  input: string,
+  output: string,
+  opts: { symvers?: string; json?: boolean; verbose?: boolean },
+  io: Io,
+): number {
   const map = loadMap(mapPath);
   const exports = opts.symvers ? parseSymvers(readTextInput(opts.symvers, 'Module.symvers'), opts.symvers) : undefined;
   const obj = ElfObject.parse(readInput(input), input);

@@ -69,7 +69,13 @@ headers (include/, arch/*/include/).`,
       io.err(`klp-convert create: [${((Date.now() - started) / 1000).toFixed(1)}s] ${step}\n`);
     };
     const report = await createLivepatch({
-      target, patches, name: values.name, replace: !values['no-replace'], dryRun: !!values['dry-run'], includeDir, progress,
+      target,
+      patches,
+      name: values.name,
+      replace: !values['no-replace'],
+      dryRun: !!values['dry-run'],
+      includeDir,
+      progress,
       ...kernelInputs(target, { vmlinux: values.vmlinux, symbols: values.symbols }, progress),
     });
     const out = report.output ? resolve(values.output ?? `${report.module}.ko`) : undefined;

@@ -57,8 +57,12 @@ Options:
     const format = values.format as MapFormat;
     if (!MAP_FORMATS.includes(format)) throw new UsageError(`unknown --format '${values.format}' (${MAP_FORMATS.join(', ')})`, 'symbols');
     let sources: SymbolSources = {
-      vmlinux: values.vmlinux, kallsyms: values.kallsyms, systemMap: values['system-map'],
-      modules: [...(values.modules ?? []), ...positionals], symvers: values.symvers, keepGoing: values['keep-going'],
+      vmlinux: values.vmlinux,
+      kallsyms: values.kallsyms,
+      systemMap: values['system-map'],
+      modules: [...(values.modules ?? []), ...positionals],
+      symvers: values.symvers,
+      keepGoing: values['keep-going'],
     };
     const noSource = !sources.vmlinux && !sources.kallsyms && !sources.systemMap && sources.modules.length === 0;
     if (noSource) sources = { ...runningKernelSources(), symvers: sources.symvers, keepGoing: sources.keepGoing };
@@ -77,12 +81,19 @@ Options:
 
     const vmlinux = map.object(VMLINUX);
     const summary = {
-      output: values.output, format, objects: map.objects.size, symbols: map.symbolCount,
-      vmlinuxSymbols: vmlinux?.length ?? 0, modules: map.objects.size - (vmlinux ? 1 : 0), skipped: problems.length,
+      output: values.output,
+      format,
+      objects: map.objects.size,
+      symbols: map.symbolCount,
+      vmlinuxSymbols: vmlinux?.length ?? 0,
+      modules: map.objects.size - (vmlinux ? 1 : 0),
+      skipped: problems.length,
     };
     if (values.json) io.out(`${JSON.stringify(summary, null, 2)}\n`);
     else {
-      io.out(`${summary.output}: ${summary.symbols} symbols of ${summary.vmlinuxSymbols ? 'vmlinux and ' : ''}${summary.modules} modules (${format} format)\n`);
+      io.out(
+        `${summary.output}: ${summary.symbols} symbols of ${summary.vmlinuxSymbols ? 'vmlinux and ' : ''}${summary.modules} modules (${format} format)\n`,
+      );
     }
     // --keep-going asked to skip what cannot be read: the map is written and the skips were warned.
     return 0;
@@ -91,12 +102,19 @@ Options:
 
 /** `--kallsyms` with no file means the running kernel's. */
 function withDefaultKallsyms(args: string[]): string[] {
-  return args.flatMap((a, i) => (a === '--kallsyms' && (i + 1 >= args.length || args[i + 1].startsWith('-')) ? [a, '/proc/kallsyms'] : [a]));
+  return args.flatMap((a, i) =>
+    a === '--kallsyms' && (i + 1 >= args.length || args[i + 1].startsWith('-')) ? [a, '/proc/kallsyms'] : [a],
+  );
 }
 
 function describeSources(s: SymbolSources): string {
   return [
-    s.vmlinux && `vmlinux ${s.vmlinux}`, s.kallsyms && `kallsyms ${s.kallsyms}`, s.systemMap && `System.map ${s.systemMap}`,
-    s.modules.length > 0 && `modules ${s.modules.join(' ')}`, s.symvers && `symvers ${s.symvers}`,
-  ].filter(Boolean).join(', ');
+    s.vmlinux && `vmlinux ${s.vmlinux}`,
+    s.kallsyms && `kallsyms ${s.kallsyms}`,
+    s.systemMap && `System.map ${s.systemMap}`,
+    s.modules.length > 0 && `modules ${s.modules.join(' ')}`,
+    s.symvers && `symvers ${s.symvers}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
 }
