@@ -346,7 +346,12 @@ describe('output', () => {
   });
 
   test('stdout closed early (inspect --json | head -c 100): no stack trace, exit 141 like a command killed by SIGPIPE', () => {
-    const big = join(kernel.modules, 'kernel', 'drivers', 'gpu', 'drm', 'amd', 'amdgpu', 'amdgpu.ko');
+    // Debian's biggest module: a plain .ko up to 6.1, .ko.xz from 6.12 (inspect reads ELF only).
+    let big = join(kernel.modules, 'kernel', 'drivers', 'gpu', 'drm', 'amd', 'amdgpu', 'amdgpu.ko');
+    if (!existsSync(big)) {
+      writeFileSync(join(dir, 'amdgpu.ko'), execFileSync('xz', ['-dc', `${big}.xz`], { maxBuffer: 1 << 28 }));
+      big = join(dir, 'amdgpu.ko');
+    }
     const r = spawnSync('bash', ['-c', `"${process.execPath}" ${cliArgs.map((a) => `"${a}"`).join(' ')} inspect --json "${big}" | head -c 100 >/dev/null; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
     assert.equal(r.stderr, '');
     assert.equal(r.stdout, '141\n');
