@@ -39,6 +39,8 @@ interface SharedBuild {
   src: string;
   out: string;
   r: CliResult;
+  /** The fixture's vmlinux statics and the names they became for the selected kernel. */
+  names: Map<string, string>;
 }
 let shared: Promise<SharedBuild> | undefined;
 
@@ -52,7 +54,7 @@ let shared: Promise<SharedBuild> | undefined;
 function sharedBuild(): Promise<SharedBuild> {
   shared ??= (async () => {
     const src = join(dir, 'shared');
-    copySources(join(repoRoot, 'test', 'modules', 'unresolved'), src);
+    const names = unresolvedFor(src);
     cpSync(join(repoRoot, 'samples', 'auto-resolved', 'klp_sample_auto.c'), join(src, 'klp_sample_auto.c'));
     writeFileSync(
       join(src, 'klp_t_notlp.c'),
@@ -60,7 +62,7 @@ function sharedBuild(): Promise<SharedBuild> {
     );
     writeFileSync(join(src, 'Makefile'), `${readFileSync(join(src, 'Makefile'), 'utf8')}obj-m += klp_sample_auto.o klp_t_notlp.o\n`);
     const out = join(dir, 'out');
-    return { src, out, r: await runCliInProcess(['build', src, '--kdir', kdir, '-s', map, '-o', out]) };
+    return { src, out, names, r: await runCliInProcess(['build', src, '--kdir', kdir, '-s', map, '-o', out]) };
   })();
   return shared;
 }
@@ -96,14 +98,54 @@ test('build: no kernel tree, no Makefile, a kernel with no map: one line each, e
   assert.match(r.stderr, new RegExp(`no symbol map for kernel ${kernel.kver.replace(/[.+]/g, '\\$&')}, which is not the running kernel`));
 });
 
+/**
+ * Copies test/modules/unresolved to `to`, made for the selected kernel: the vmlinux statics it
+ * references (named for 6.1) become ones that kernel has. A name that kernel's /proc/kallsyms lists
+ * once in vmlinux stays; another (`dummy_vm_ops.252` is 6.1's, gone from 6.12) becomes a name of
+ * the same stem listed once, else another name with a suffix of 3 digits listed once. Returns each
+ * fixture name with the name it became.
+ */
+function unresolvedFor(to: string): Map<string, string> {
+  copySources(join(repoRoot, 'test', 'modules', 'unresolved'), to);
+  const counts = new Map<string, number>();
+  for (const line of readFileSync(kernel.kallsyms, 'latin1').split('\n')) {
+    const [, , name, module] = line.split(/\s+/);
+    if (name && !module) counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  const once = [...counts]
+    .filter(([n, c]) => c === 1 && /\.\d+$/.test(n))
+    .map(([n]) => n)
+    .sort();
+  const file = join(to, 'klp_t_many_refs.c');
+  const source = readFileSync(file, 'utf8');
+  const names = new Map<string, string>();
+  const used = new Set<string>();
+  for (const [, name] of source.matchAll(/__asm__\("([^"]+\.\d+)"\)/g)) {
+    const stem = name.slice(0, name.lastIndexOf('.'));
+    const chosen =
+      counts.get(name) === 1
+        ? name
+        : (once.find((n) => n.startsWith(`${stem}.`) && /^\d+$/.test(n.slice(stem.length + 1)) && !used.has(n)) ??
+          once.find((n) => /\.\d{3}$/.test(n) && !used.has(n) && !source.includes(`"${n}"`)));
+    assert.ok(chosen, `kernel ${kernel.kver} lists no vmlinux static to stand for ${name}`);
+    used.add(chosen);
+    names.set(name, chosen);
+  }
+  writeFileSync(
+    file,
+    source.replace(/__asm__\("([^"]+)"\)/g, (all, name: string) => (names.has(name) ? `__asm__("${names.get(name)}")` : all)),
+  );
+  return names;
+}
+
 test('build judges the converted module, not modpost: 13 unresolved references, names ending in .<digits>, a static and a global of one name', async () => {
-  const { out, r } = await sharedBuild();
+  const { out, r, names } = await sharedBuild();
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /klp_t_many\.ko: 13 symbols, 13 relocations converted/);
   assert.doesNotMatch(r.stderr, /undefined!|suppressed \d+ unresolved/);
   const ko = join(out, 'klp_t_many.ko');
   const syms = readelf('-sW', ko);
-  for (const name of ['nhm_magic.1', 'lvltxt.0', 'dummy_vm_ops.252', '__flags.424', 'nr_threads'])
+  for (const name of [...['nhm_magic.1', 'lvltxt.0', 'dummy_vm_ops.252', '__flags.424'].map((n) => names.get(n)!), 'nr_threads'])
     assert.ok(syms.includes(` .klp.sym.vmlinux.${name},0\n`), name);
   assert.match(syms, /OBJECT +LOCAL +DEFAULT +\d+ nr_threads\n/, "the module's own static stays");
   const v = await runCliInProcess(['verify', ko, '-s', map, '--symvers', kernel.symvers]);

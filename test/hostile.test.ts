@@ -437,7 +437,12 @@ describe('output', () => {
   });
 
   test('stdout closed early (inspect --json | head -c 100): no stack trace, exit 141 like a command killed by SIGPIPE', () => {
-    const big = join(kernel.modules, 'kernel', 'drivers', 'gpu', 'drm', 'amd', 'amdgpu', 'amdgpu.ko');
+    // Debian's biggest module: a plain .ko up to 6.1, .ko.xz from 6.12 (inspect reads ELF only).
+    let big = join(kernel.modules, 'kernel', 'drivers', 'gpu', 'drm', 'amd', 'amdgpu', 'amdgpu.ko');
+    if (!existsSync(big)) {
+      writeFileSync(join(dir, 'amdgpu.ko'), execFileSync('xz', ['-dc', `${big}.xz`], { maxBuffer: 1 << 28 }));
+      big = join(dir, 'amdgpu.ko');
+    }
     const r = spawnSync(
       'bash',
       [

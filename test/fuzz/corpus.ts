@@ -43,10 +43,15 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
     .filter((f) => f.endsWith('.o'))
     .sort()
     .map((f) => ({ name: f, bytes: readFileSync(join(cross, f)) }));
+  // Plain .ko up to 6.1, .ko.xz from 6.12: the seed is the ELF inside.
   const debian: Seed[] = debianModules
     .map((m) => join(kernel.modules, m))
-    .filter((p) => statSync(p, { throwIfNoEntry: false })?.isFile())
-    .map((p) => ({ name: p.slice(p.lastIndexOf('/') + 1), bytes: readFileSync(p) }));
+    .flatMap((p) => {
+      const name = p.slice(p.lastIndexOf('/') + 1);
+      if (statSync(p, { throwIfNoEntry: false })?.isFile()) return [{ name, bytes: readFileSync(p) }];
+      if (statSync(`${p}.xz`, { throwIfNoEntry: false })?.isFile()) return [{ name, bytes: execFileSync('xz', ['-dc', `${p}.xz`]) }];
+      return [];
+    });
 
   const wanted = new Set<string>();
   for (const s of samples) {

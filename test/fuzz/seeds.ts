@@ -22,7 +22,7 @@ const dir = mkdtempSync(join(tmpdir(), 'klpc-seeds-'));
 try {
   for (const s of samples) cpSync(join(repoRoot, 'samples', s), join(dir, basename(s)));
   writeFileSync(join(dir, 'Makefile'), `obj-m := ${samples.map((s) => basename(s).replace(/\.c$/, '.o')).join(' ')}\n`);
-  const built = runKbuild(dir, `/usr/src/linux-headers-${kernel.kver}`, join(repoRoot, 'include'));
+  const built = runKbuild(dir, kernel.kdir, join(repoRoot, 'include'));
   for (const m of built.modules) {
     const to = join(seedsDir, basename(m));
     copyFileSync(m, to);
