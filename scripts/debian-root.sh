@@ -6,6 +6,9 @@
 #
 #   scripts/debian-root.sh SUITE [PACKAGE...]     prints the root's path
 #
+# PACKAGEs missing from an existing root are installed into it (apt-get inside the root), so that
+# a later user (klp-convert create: the tools to prepare a kernel tree) can ask for more.
+#
 # `<root>/enter COMMAND...` runs COMMAND in it, in the current folder, with the host's work
 # folders (/tmp, /root, /home, /work, /srv, /opt, /mnt and the cache) mounted at the same paths, so
 # paths mean the same inside and out. Needs root (mount namespaces, chroot).
@@ -45,5 +48,15 @@ ENTER
 	sed -i "s|@CACHE@|'$cache'|" "$root.tmp/enter"
 	chmod +x "$root.tmp/enter"
 	mv "$root.tmp" "$root"
+fi
+missing=()
+for p in "$@"; do
+	"$root/enter" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "debian-root: installing ${missing[*]} into $root" >&2
+	"$root/enter" apt-get update -q >&2
+	"$root/enter" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+	"$root/enter" apt-get clean
 fi
 echo "$root"

@@ -160,7 +160,10 @@ export function assemble(diff: TuDiff, kernelVersion: string, external: (name: s
     const t = named ? s : index.containing(sec, r, inCode);
     if (!t) {
       // Anonymous data of this unit (no symbol covers it): a copy is as good as the original, since unnamed data cannot be referenced from elsewhere.
-      if (sec.flags & SHF_EXECINSTR || sec.flags & SHF_WRITE) {
+      // Writable anonymous data only as UBSAN's per-site records (.data..Lubsan_data<N> with
+      // -fdata-sections: a source_location whose `reported` flag lib/ubsan.c sets; GCC's
+      // .Lubsan_type<N> descriptors), as kpatch's is_ubsan_sec() includes them.
+      if (sec.flags & SHF_EXECINSTR || (sec.flags & SHF_WRITE && !/^\.data\.\.Lubsan_(data|type)\d+$/.test(sec.name))) {
         throw new CreateError(
           `a changed function references ${sec.name}+0x${point.toString(16)}, which no symbol covers: cannot tell what it is in the running kernel`,
         );

@@ -39,9 +39,17 @@ export function kernelInputs(target: KernelTarget, given: { vmlinux?: string; sy
     if (given.symbols) return loadMap(given.symbols);
     const cached = join(cacheRoot(), `${rel}.map`);
     if (existsSync(cached)) return loadMap(cached);
-    const modules = [join(kernelCache, 'root', 'lib', 'modules', rel, 'kernel'), `/lib/modules/${rel}/kernel`].find((p) => existsSync(p));
+    // 7.x's packages put the modules under /usr/lib/modules (the usr merge), 6.x's under /lib/modules.
+    const places = [
+      join(kernelCache, 'root', 'lib', 'modules', rel, 'kernel'),
+      join(kernelCache, 'root', 'usr', 'lib', 'modules', rel, 'kernel'),
+      `/lib/modules/${rel}/kernel`,
+    ];
+    const modules = places.find((p) => existsSync(p));
+    // A map without the modules would be cached and send every module patch astray.
+    if (!modules) throw new CreateError(`no modules of ${rel} (looked in ${places.join(', ')}): run scripts/debian-kernel.sh ${rel}`);
     progress(`building the symbol map of ${rel} (cached as ${cached})`);
-    const built = await buildSymbolMap({ vmlinux, modules: modules ? [modules] : [], symvers: symversPath, keepGoing: true });
+    const built = await buildSymbolMap({ vmlinux, modules: [modules], symvers: symversPath, keepGoing: true });
     built.map.meta.set('release', rel);
     mkdirSync(cacheRoot(), { recursive: true });
     writeMap(built.map, cached, 'binary');

@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BuildError } from '../build/kbuild.js';
 
@@ -35,6 +35,12 @@ export interface KernelTarget {
   cc: string;
   /** Whether the kernel was configured with a Rust toolchain at hand (CONFIG_RUST_IS_AVAILABLE). */
   rust: boolean;
+  /**
+   * The private root of the kernel's Debian release (scripts/debian-root.sh) that builds for this
+   * kernel run in, when the host's release cannot build it (7.x: gcc-14, trixie's glibc): the one
+   * scripts/debian-kernel.sh made the headers' Makefile re-run make in. Null: the host builds.
+   */
+  root: string | null;
 }
 
 export function cacheRoot(): string {
@@ -67,6 +73,7 @@ export function kernelTarget(release: string): KernelTarget {
   const series = /^(\d+\.\d+)/.exec(pkg[1]);
   if (!series) throw new CreateError(`cannot read the kernel series from package version ${pkg[1]}`);
   if (!/^CONFIG_LIVEPATCH=y/m.test(config)) throw new CreateError(`kernel ${release} is built without CONFIG_LIVEPATCH`);
+  const wrapped = /KLP_CONVERT_IN_ROOT=1 (\S+)\/enter /.exec(readFileSync(join(headers, 'Makefile'), 'utf8'));
   return {
     release,
     packageVersion: pkg[1],
@@ -75,6 +82,7 @@ export function kernelTarget(release: string): KernelTarget {
     ccVersionText: cc[1],
     cc: cc[1].split(' ')[0],
     rust: /^CONFIG_RUST_IS_AVAILABLE=y/m.test(config),
+    root: wrapped ? wrapped[1] : null,
   };
 }
 
@@ -93,7 +101,8 @@ export interface Tree {
  * Makefile says so; its compiler is x86_64-linux-gnu-gcc-12): the prefix of the compiler's name.
  * Debian builds without rustc: a host rustc would change kconfig's RUSTC_VERSION (6.12,
  * scripts/rustc-version.sh prints 0 when `$(RUSTC) --version` fails) or RUST_IS_AVAILABLE (6.1),
- * so RUSTC=false hides it unless the kernel was configured with one.
+ * so RUSTC=false hides it unless the kernel was configured with one (7.3: then the private root's
+ * rustc, bindgen and rust-src, which olddefconfig checks against CONFIG_RUSTC_VERSION_TEXT).
  */
 export function makeInvocation(tree: Tree): { args: string[]; env: NodeJS.ProcessEnv } {
   const t = tree.target;
@@ -122,6 +131,20 @@ export function makeInvocation(tree: Tree): { args: string[]; env: NodeJS.Proces
   };
 }
 
+/**
+ * A build command of the kernel (make, the compiler, a replayed compile command): on the host, or
+ * in the kernel's private root with that root's own PATH: the host's (a rustup rustc under
+ * /root, which the root mounts too) would change kconfig's RUSTC_VERSION.
+ */
+function buildCommand(t: KernelTarget, cmd: string, args: string[]): [string, string[]] {
+  return t.root ? [join(t.root, 'enter'), ['env', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', cmd, ...args]] : [cmd, args];
+}
+
+function runBuild(t: KernelTarget, cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; what: string }): string {
+  const [c, a] = buildCommand(t, cmd, args);
+  return run(c, a, opts);
+}
+
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; what: string }): string {
   const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env, encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.error) throw new CreateError(`${opts.what}: cannot run ${cmd}: ${r.error.message}`);
@@ -132,8 +155,24 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
   return r.stdout;
 }
 
-/** The host tools `olddefconfig` and `modules_prepare` need (kconfig, objtool, sign-file). */
-function checkHostTools(cc: string): void {
+/** scripts/debian-root.sh, from src/create or dist/create. */
+const ROOT_HELPER = fileURLToPath(new URL('../../scripts/debian-root.sh', import.meta.url));
+
+/**
+ * The tools `olddefconfig` and `modules_prepare` need (kconfig, objtool, resolve_btfids' libbpf,
+ * sign-file, kconfig's `openssl list` probe of certs/Kconfig in 7.3, the Rust toolchain when the
+ * kernel was configured with one): checked on the host, installed into a private root (Debian
+ * package names of the root's release).
+ */
+function checkHostTools(t: KernelTarget, progress: Progress): void {
+  if (t.root) {
+    const pkgs = ['gcc', 'flex', 'bison', 'bc', 'python3', 'openssl', 'libelf-dev', 'libssl-dev'];
+    if (t.rust) pkgs.push('rustc', 'rust-src', 'bindgen', 'libclang-dev');
+    progress(`tools for the tree in the private root ${t.root}`);
+    run('bash', [ROOT_HELPER, basename(t.root), ...pkgs], { what: `scripts/debian-root.sh ${basename(t.root)}` });
+    return;
+  }
+  const cc = t.cc;
   const missing: string[] = [];
   for (const [tool, pkg] of [
     ['flex', 'flex'],
@@ -151,17 +190,19 @@ function checkHostTools(cc: string): void {
 }
 
 /**
- * The compiler on this machine must be the one that built the kernel: its version text must be
+ * The compiler on this machine (or in the kernel's private root) must be the one that built the kernel: its version text must be
  * CONFIG_CC_VERSION_TEXT (what kconfig records from `$(CC) --version`, scripts/Kconfig.include).
  * Returns what is wrong, or null.
  */
 export function compilerProblem(t: KernelTarget): string | null {
-  const r = spawnSync(t.cc, ['--version'], { encoding: 'utf8' });
+  const [cmd, args] = buildCommand(t, t.cc, ['--version']);
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
   const first = r.status === 0 ? r.stdout.split('\n')[0] : '';
   if (first === t.ccVersionText) return null;
+  const where = t.root ? `the private root ${t.root}` : 'this machine';
   return first
-    ? `its compiler '${t.ccVersionText}' (this machine's ${t.cc} is '${first}')`
-    : `its compiler ${t.cc} ('${t.ccVersionText}'), not on this machine`;
+    ? `its compiler '${t.ccVersionText}' (${where}'s ${t.cc} is '${first}')`
+    : `its compiler ${t.cc} ('${t.ccVersionText}'), not ${t.root ? 'in' : 'on'} ${where}`;
 }
 
 /** scripts/debian-apt.sh, from src/create or dist/create. */
@@ -204,7 +245,7 @@ export function prepareTree(target: KernelTarget, progress: Progress): Tree {
   const extracted = join(base, 'source.done');
   const prepared = join(base, 'prepared.done');
   if (existsSync(prepared)) return tree;
-  checkHostTools(target.cc);
+  checkHostTools(target, progress);
   mkdirSync(base, { recursive: true });
   if (!existsSync(extracted)) {
     const pkg = `linux-source-${target.series}`;
@@ -236,14 +277,14 @@ export function prepareTree(target: KernelTarget, progress: Progress): Tree {
   copyFileSync(join(target.headers, '.config'), join(tree.build, '.config'));
   const { args, env } = makeInvocation(tree);
   progress('configuring (olddefconfig)');
-  run('make', [...args, 'olddefconfig'], { env, what: 'make olddefconfig' });
+  runBuild(target, 'make', [...args, 'olddefconfig'], { env, what: 'make olddefconfig' });
   if (readFileSync(join(tree.build, '.config'), 'utf8') !== readFileSync(join(target.headers, '.config'), 'utf8')) {
     throw new CreateError(
       `olddefconfig changed Debian's .config for ${target.release} (a different compiler or pahole version?): the rebuilt code would not match the kernel`,
     );
   }
   progress('preparing the tree (modules_prepare: objtool, generated headers)');
-  run('make', [...args, '-j2', 'modules_prepare'], { env, what: 'make modules_prepare' });
+  runBuild(target, 'make', [...args, '-j2', 'modules_prepare'], { env, what: 'make modules_prepare' });
   writeFileSync(prepared, `${target.packageVersion}\n`);
   return tree;
 }
@@ -264,7 +305,7 @@ export function recordedCommand(tree: Tree, source: string, progress: Progress):
   if (!existsSync(cmdFile)) {
     progress(`make ${obj} (records its compile command)`);
     const { args, env } = makeInvocation(tree);
-    run('make', [...args, obj], { env, what: `make ${obj}` });
+    runBuild(tree.target, 'make', [...args, obj], { env, what: `make ${obj}` });
     if (!existsSync(cmdFile)) throw new CreateError(`make ${obj} wrote no ${cmdFile}: is ${source} built by this kernel's configuration?`);
   }
   // `cmd_<obj> := ` up to 6.2, `savedcmd_<obj> := ` from 6.3 (scripts/Kbuild.include's if_changed).
@@ -286,7 +327,14 @@ export function compileUnit(tree: Tree, source: string, file: string, out: strin
   const obj = objectOf(source);
   const base = obj.split('/').pop()!;
   const srcPath = join(tree.src, source);
-  let cmd = `${recordedCommand(tree, source, progress)} `;
+  // A unit that is a whole module by itself runs objtool with --link, as on a linked module, when
+  // objtool is delayed to link time (CONFIG_X86_KERNEL_IBT: scripts/Makefile.build's
+  // is-single-obj-m, 6.2 to 7.3): that pass belongs to the livepatch's own link, which runs it
+  // again, and 7.3's objtool refuses a module whose objects already carry its sections.
+  let cmd = `${recordedCommand(tree, source, progress)
+    .split(' ; ')
+    .filter((part) => !(/^\S*\/objtool\s/.test(part.trim()) && part.includes(' --link ')))
+    .join(' ; ')} `;
   const words = cmd.split(' ');
   const cc = words[0];
   cmd = [cc, ...extraFlags, ...words.slice(1)].join(' ');
@@ -302,7 +350,7 @@ export function compileUnit(tree: Tree, source: string, file: string, out: strin
   replace(` ${srcPath} `, ` ${file} `);
   rmSync(out, { force: true });
   try {
-    run('sh', ['-c', cmd], { cwd: tree.build, what: `compiling ${source}` });
+    runBuild(tree.target, 'sh', ['-c', cmd], { cwd: tree.build, what: `compiling ${source}` });
   } catch (e) {
     rmSync(out, { force: true });
     throw e;
@@ -366,7 +414,7 @@ export function unitsIncluding(tree: Tree, header: string, progress: Progress): 
   if (!existsSync(stamp)) {
     progress(`make ${dir}/ (once: the dependency lists of every unit of ${dir})`);
     const { args, env } = makeInvocation(tree);
-    run('make', [...args, '-j2', `${dir}/`], { env, what: `make ${dir}/` });
+    runBuild(tree.target, 'make', [...args, '-j2', `${dir}/`], { env, what: `make ${dir}/` });
     writeFileSync(stamp, '');
   }
   const name = header.split('/').pop()!;

@@ -1,11 +1,11 @@
 /**
  * `klp-convert create` end to end: patches in kpatch's integration-test style, turned into
- * livepatch modules for the Debian kernel under test (KVER: 6.1 or 6.12) and loaded under qemu, all
+ * livepatch modules for the Debian kernel under test (KVER: 6.1, 6.12 or 7.3) and loaded under qemu, all
  * cases in one boot; each checks what its patch promises, then disables and unloads the patch.
  * Refusals and --dry-run are checked on the host. Needs the prepared kernel tree (the first run
  * downloads and prepares it, a minute or two). A patch written against 6.1's source that does not
  * apply to another series has a per-series copy in test/modules/create/<series>/. On a kernel
- * create does not support (7.x) the one-line refusal is what is tested.
+ * create does not support the one-line refusal is what is tested.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -18,7 +18,7 @@ const kernel = debianKernel();
 const work = tempDir('klpc-create-e2e-');
 const series = /^\d+\.\d+/.exec(kernel?.kver ?? '')?.[0] ?? '';
 /** The kernel series create supports (README, "Kernels"). */
-const SUPPORTED = ['6.1', '6.12'];
+const SUPPORTED = ['6.1', '6.12', '7.3'];
 const patchDir = join(repoRoot, 'test', 'modules', 'create');
 /** The series' own copy of a patch when 6.1's does not apply to it. */
 function patchFile(name: string): string {
@@ -33,6 +33,7 @@ function patchFile(name: string): string {
 const HEADER_CASE: Record<string, { units: string; replaced: string }> = {
   '6.1': { units: 'kernel/printk/printk.c, kernel/printk/printk_ringbuffer.c', replaced: 'devkmsg_open' },
   '6.12': { units: 'kernel/printk/nbcon.c, kernel/printk/printk.c, kernel/printk/printk_ringbuffer.c', replaced: 'kmsg_dump_get_line' },
+  '7.3': { units: 'kernel/printk/nbcon.c, kernel/printk/printk.c, kernel/printk/printk_ringbuffer.c', replaced: 'kmsg_dump_get_line' },
 };
 /** The patches turned into modules, each loaded by one case below. */
 const CASES = ['cmdline-string', 'meminfo-inline', 'binfmt-module', 'consoles-statics', 'version-new-function'];
@@ -105,11 +106,11 @@ if (!SUPPORTED.includes(series)) {
       assert.equal(r.status, 1, r.stderr);
       const lines = r.stderr.trim().split('\n');
       assert.equal(lines.length, 1, r.stderr);
-      // No special-section layouts beyond 6.12, and 7.x's gcc-14 lives only in the private root.
+      // No special-section layouts for other series.
       assert.match(
         lines[0],
         new RegExp(
-          `^klp-convert: create cannot target kernel ${kernel.kver.replace(/[.+]/g, '\\$&')}: missing the special-section layouts of Linux ${series.replace('.', '\\.')} \\(known: 6\\.1, 6\\.12\\)`,
+          `^klp-convert: create cannot target kernel ${kernel.kver.replace(/[.+]/g, '\\$&')}: missing the special-section layouts of Linux ${series.replace('.', '\\.')} \\(known: 6\\.1, 6\\.12, 7\\.3\\)`,
         ),
       );
       assert.equal(existsSync(out), false);
