@@ -11,8 +11,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { homedir, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cacheRoot } from '../src/kernel/cache.js';
 import { debianKernel, repoRoot } from '../test/helpers.js';
 
 const kernel = debianKernel();
@@ -46,7 +47,7 @@ try {
     try {
       // The kernel's packages (-dbg vmlinux, modules) and its symbol map are inputs of every
       // create, not what the first run prepares: linked in, not rebuilt.
-      const home = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
+      const home = cacheRoot();
       mkdirSync(join(cold, 'debian'), { recursive: true });
       if (existsSync(join(home, 'debian', kernel.kver))) symlinkSync(join(home, 'debian', kernel.kver), join(cold, 'debian', kernel.kver));
       if (existsSync(join(home, `${kernel.kver}.map`))) symlinkSync(join(home, `${kernel.kver}.map`), join(cold, `${kernel.kver}.map`));

@@ -16,11 +16,12 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileSource } from '../src/elf/file-source.js';
 import { ElfReader } from '../src/elf/reader.js';
 import { buildSymbolMap } from '../src/kernel/build-map.js';
+import { cacheRoot } from '../src/kernel/cache.js';
 import { addVmlinuxSymbols } from '../src/kernel/elf-symbols.js';
 import { ElfObject } from '../src/elf/object.js';
 import { writeElf } from '../src/elf/writer.js';
@@ -107,8 +108,7 @@ function syntheticVmlinux(dir: string, count: number): string {
 function dbgVmlinux(kver: string | undefined): string | undefined {
   if (process.env.BENCH_VMLINUX) return process.env.BENCH_VMLINUX;
   if (!kver) return undefined;
-  const cache = process.env.KLP_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
-  const path = join(cache, 'debian', kver, 'vmlinux-dbg');
+  const path = join(cacheRoot(), 'debian', kver, 'vmlinux-dbg');
   return existsSync(path) ? path : undefined;
 }
 

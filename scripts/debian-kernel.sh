@@ -25,14 +25,12 @@ while [ $# -gt 1 ]; do
 	shift
 done
 rel=${1:?usage: $0 [--dbg] [--no-kallsyms] REL}
-cache=${KLP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/klp-convert}
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# --- private apt configuration, one per suite (use_suite, apt_opts); also sets cache and mirror ----
+. "$here/scripts/debian-apt.sh"
 kc=$cache/debian/$rel
 root=$kc/root
 log() { echo "debian-kernel: $*" >&2; }
 
-# --- private apt configuration, one per suite (use_suite, apt_opts) ------------------------------
-. "$here/scripts/debian-apt.sh"
 apt_show() { apt-cache "${apt_opts[@]}" show "$1" 2>/dev/null || true; }
 # A field of the first record apt-cache showed (read whole: no early exit into a SIGPIPE).
 field() { awk -v f="$1: " 'index($0, f) == 1 && !done { print substr($0, length(f) + 1); done = 1 }'; }

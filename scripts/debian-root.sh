@@ -15,8 +15,8 @@
 set -euo pipefail
 suite=${1:?usage: $0 SUITE [PACKAGE...]}
 shift
-cache=${KLP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/klp-convert}
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The cache and mirror scripts/debian-apt.sh settles for every script.
+. "$(dirname "$0")/debian-apt.sh"
 root=$cache/roots/$suite
 if [ ! -x "$root/enter" ]; then
 	[ "$(id -u)" = 0 ] || { echo "debian-root: making a $suite root needs root (debootstrap, chroot)" >&2; exit 1; }

@@ -15,12 +15,13 @@ import { diffUnit } from '../src/create/diff.js';
 import { type FilePatch, formatFilePatch, parsePatch, withLineDirectives } from '../src/create/patch.js';
 import { compileUnit, kernelTarget, prepareTree, treeFile } from '../src/create/tree.js';
 import { ElfObject } from '../src/elf/object.js';
-import { kernelCache, repoRoot, runCli, tempDir } from './helpers.js';
+import { repoRoot, runCli, tempDir } from './helpers.js';
+import { cacheRoot } from '../src/kernel/cache.js';
 
 /** The patches are written against this kernel's source (linux-source-6.1 6.1.192-2). */
 const KVER = '6.1.0-56-amd64';
 const patches = join(repoRoot, 'test', 'modules', 'create');
-const dbgVmlinux = join(kernelCache(), 'debian', KVER, 'vmlinux-dbg');
+const dbgVmlinux = join(cacheRoot(), 'debian', KVER, 'vmlinux-dbg');
 const work = tempDir('klpc-create-refusals-');
 
 /** `create` with -o, expected to refuse: its error lines (progress left out), and nothing written. */

@@ -1,9 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after } from 'node:test';
 import { main } from '../src/cli/main.js';
+import { cacheRoot } from '../src/kernel/cache.js';
 
 export const repoRoot = resolve(import.meta.dirname, '..');
 /** The CLI from its TypeScript sources, through tsx: tests run the code under test, never a stale dist/. */
@@ -96,16 +97,11 @@ export function targetRelease(): string | undefined {
   return /linux-headers-(\S+?-amd64)\b/.exec(r.stdout ?? '')?.[1];
 }
 
-/** The cache scripts/debian-kernel.sh unpacks kernels into (outside the checkout). */
-export function kernelCache(): string {
-  return process.env.KLP_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
-}
-
 /** The target Debian kernel as scripts/debian-kernel.sh unpacked it, if it is there. */
 export function debianKernel(): DebianKernel | undefined {
   const kver = targetRelease();
   if (!kver) return undefined;
-  const dir = join(kernelCache(), 'debian', kver);
+  const dir = join(cacheRoot(), 'debian', kver);
   const root = join(dir, 'root');
   // Up to 6.12 the image puts its files in lib/modules and boot/; from 7.x in usr/lib/modules.
   const modules = [join(root, 'lib', 'modules', kver), join(root, 'usr', 'lib', 'modules', kver)].find((m) =>

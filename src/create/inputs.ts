@@ -8,10 +8,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTextInput } from '../io/read-file.js';
 import { buildSymbolMap } from '../kernel/build-map.js';
+import { cacheRoot } from '../kernel/cache.js';
 import { loadMap, writeMap } from '../kernel/map-load.js';
 import type { KernelSymbolMap } from '../kernel/symbol-map.js';
 import { type Export, parseSymvers } from '../kernel/symvers.js';
-import { CreateError, type KernelTarget, type Progress, cacheRoot } from './tree.js';
+import { CreateError, type KernelTarget, type Progress } from './tree.js';
 
 export interface KernelInputs {
   vmlinux: string;

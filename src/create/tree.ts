@@ -7,8 +7,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { cacheRoot } from '../kernel/cache.js';
 import { fileURLToPath } from 'node:url';
 import { BuildError } from '../build/kbuild.js';
 
@@ -41,10 +41,6 @@ export interface KernelTarget {
    * scripts/debian-kernel.sh made the headers' Makefile re-run make in. Null: the host builds.
    */
   root: string | null;
-}
-
-export function cacheRoot(): string {
-  return process.env.KLP_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
 }
 
 /** The headers of a release: installed, or fetched by scripts/debian-kernel.sh into the cache. */

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { homedir, release } from 'node:os';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { buildSymbolMap } from './build-map.js';
+import { cacheRoot } from './cache.js';
 import { KernelDataError } from './errors.js';
 import { loadMap, writeMap } from './map-load.js';
 import { kernelRelease } from './release.js';
@@ -10,12 +11,12 @@ import type { KernelSymbolMap } from './symbol-map.js';
 
 /**
  * The symbol map of the kernel KDIR builds for: cached per release in
- * $XDG_CACHE_HOME/klp-convert (default ~/.cache/klp-convert); built from the running kernel when
+ * the cache (cacheRoot); built from the running kernel when
  * that is the one, else an error telling how to make it.
  */
 export async function kernelMapFor(kdir: string): Promise<KernelSymbolMap> {
   const rel = kernelRelease(kdir);
-  const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'klp-convert');
+  const cacheDir = cacheRoot();
   const cached = join(cacheDir, `${rel}.map`);
   if (existsSync(cached)) return loadMap(cached);
   if (rel !== release()) {

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { debianKernel, kernelCache, plainModule, repoRoot, runCli, tempDir } from '../helpers.js';
+import { debianKernel, plainModule, repoRoot, runCli, tempDir } from '../helpers.js';
+import { cacheRoot } from '../../src/kernel/cache.js';
 import { type VmCase, type VmRun, explain, missingPrerequisites, runVm } from './vm.js';
 
 const kernel = debianKernel();
@@ -114,7 +115,7 @@ if (!SUPPORTED.includes(series)) {
         ),
       );
       assert.equal(existsSync(out), false);
-      assert.equal(existsSync(join(kernelCache(), 'trees', kernel.kver)), false);
+      assert.equal(existsSync(join(cacheRoot(), 'trees', kernel.kver)), false);
     });
   });
 } else
