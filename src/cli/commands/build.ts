@@ -40,7 +40,7 @@ Options:
   --kdir KDIR        kernel build tree (default /lib/modules/$(uname -r)/build)
   -s, --symbols MAP  symbol map of the target kernel (default: the running kernel's
                      when KDIR is for it, built once and cached per kernel release
-                     in ~/.cache/klp-convert)
+                     in ~/.cache/klp-convert or $KLP_CACHE)
   --symvers FILE     Module.symvers (default: KDIR/Module.symvers)
   -o, --output DIR   where to write the converted modules (default: replace the
                      built .ko files in DIR)
