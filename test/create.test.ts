@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { checkModuleName, moduleName } from '../src/create/create.js';
 import { correlationKey, sourceName } from '../src/create/diff.js';
 import { depsOf, isGlobalHeader } from '../src/create/tree.js';
 import { debianKernel, repoRoot, runCliInProcess, tempDir } from './helpers.js';
@@ -103,4 +104,14 @@ test('the same patch gives the same module, byte for byte (prepared tree of the 
   const [a, b] = runs.map((f) => readFileSync(f));
   // A temporary build folder in DWARF, or pahole's parallel BTF encoding, would make them differ.
   assert.ok(a.equals(b), `${runs[0]} and ${runs[1]} differ`);
+});
+
+test('module names: the default is livepatch-<patch> within MODULE_NAME_LEN; a --name kbuild or the kernel cannot carry is refused', () => {
+  assert.equal(moduleName('/x/fix cmdline.v2.patch'), 'livepatch-fix-cmdline-v2');
+  // MODULE_NAME_LEN is 64 - sizeof(unsigned long) on 64-bit: 55 usable characters.
+  assert.equal(moduleName(`${'a'.repeat(80)}.diff`).length, 55);
+  assert.equal(checkModuleName('livepatch-fix_1'), 'livepatch-fix_1');
+  assert.throws(() => checkModuleName('fix.v2'), /module name 'fix\.v2': use only letters, digits, '_' and '-'/);
+  assert.throws(() => checkModuleName('a b'), /use only letters/);
+  assert.throws(() => checkModuleName('x'.repeat(56)), /is 56 characters; the kernel allows 55 \(MODULE_NAME_LEN\)/);
 });
