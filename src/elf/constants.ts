@@ -113,8 +113,6 @@ export const sizes = {
     },
     Shdr: { name: 0, type: 4, flags: 8, addr: 12, offset: 16, size: 20, link: 24, info: 28, addralign: 32, entsize: 36 },
     Sym: { name: 0, value: 4, size: 8, info: 12, other: 13, shndx: 14 },
-    /** r_info is one word: symbol << 8 | type. */
-    Rel: { offset: 0, info: 4 },
     Rela: { offset: 0, info: 4, addend: 8 },
   },
   [ELFCLASS64]: {
@@ -141,8 +139,6 @@ export const sizes = {
     },
     Shdr: { name: 0, type: 4, flags: 8, addr: 16, offset: 24, size: 32, link: 40, info: 44, addralign: 48, entsize: 56 },
     Sym: { name: 0, info: 4, other: 5, shndx: 6, value: 8, size: 16 },
-    /** r_info is one xword: symbol << 32 | type. */
-    Rel: { offset: 0, info: 8 },
     Rela: { offset: 0, info: 8, addend: 16 },
   },
 } as const;

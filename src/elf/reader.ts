@@ -228,7 +228,7 @@ export class ElfReader {
     if (sh.entsize !== 4) this.fail(`SHT_SYMTAB_SHNDX entry size sh_entsize is ${sh.entsize}, expected 4`, sh);
     const symbols = Math.floor(table.size / sizes[this.header.elfClass].sym);
     if (sh.size !== symbols * 4)
-      this.fail(`SHT_SYMTAB_SHNDX has ${sh.size / 4} entries for the ${symbols} symbols of ${sectionLabel(table)}`, sh);
+      this.fail(`SHT_SYMTAB_SHNDX sh_size is ${sh.size}, expected 4 x ${symbols} (the symbols of ${sectionLabel(table)})`, sh);
   }
 
   private nameSections(out: SectionHeader[]): void {

@@ -206,8 +206,11 @@ function zstdDecoderReady(): Promise<ZSTDDecoder> {
  */
 function zstdFrame(decoder: ZSTDDecoder, frame: ZstdFrame): Uint8Array {
   const size = frame.contentSize ?? frame.bound;
-  const out = size === 0 ? undefined : decoder.decode(frame.bytes, size);
-  if (!out?.length || (frame.contentSize !== undefined && out.length !== frame.contentSize)) {
+  // A frame with nothing in it (zstd of empty input) is valid; a stream of only such frames is
+  // refused below, as no module.
+  if (size === 0) return new Uint8Array(0);
+  const out = decoder.decode(frame.bytes, size);
+  if (out.length === 0 || (frame.contentSize !== undefined && out.length !== frame.contentSize)) {
     throw new DecompressError('corrupt zstd data (a block, the declared content size or the content checksum does not hold)');
   }
   return out;
@@ -217,5 +220,7 @@ async function unzstd(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
   const frames = zstdFrames(bytes, limit);
   const decoder = await zstdDecoderReady();
   const parts = frames.map((frame) => zstdFrame(decoder, frame));
-  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  const out = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  if (out.length === 0) throw new DecompressError('zstd data holds nothing (an empty stream is no module)');
+  return out;
 }
