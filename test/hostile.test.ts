@@ -211,7 +211,11 @@ describe('SHT_SYMTAB_SHNDX and extended section indices', () => {
       b.writeUInt32LE(r.symtab!.index, shdrField(r, i, 'link'));
       b.writeBigUInt64LE(4n, shdrField(r, i, 'entsize'));
     });
-    await refused(['copy', linked, out], /section \.modinfo: SHT_SYMTAB_SHNDX sh_size is 131, expected 4 x 31 \(the symbols of \.symtab\)\n$/, out);
+    await refused(
+      ['copy', linked, out],
+      /section \.modinfo: SHT_SYMTAB_SHNDX sh_size is 131, expected 4 x 31 \(the symbols of \.symtab\)\n$/,
+      out,
+    );
   });
 
   test('the writer makes the SHT_SYMTAB_SHNDX table itself past SHN_LORESERVE sections; readelf and our reader agree; an extended index of 0 is refused', () => {

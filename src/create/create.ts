@@ -13,6 +13,7 @@ import { runKbuild } from '../build/kbuild.js';
 import { STB_LOCAL, STT_FUNC, STT_OBJECT } from '../elf/constants.js';
 import { ElfObject } from '../elf/object.js';
 import { writeElf } from '../elf/writer.js';
+import { kallsymsRulesFor } from '../kernel/kallsyms-rules.js';
 import type { KernelSymbolMap } from '../kernel/symbol-map.js';
 import { VMLINUX } from '../kernel/symbol-map.js';
 import type { Export } from '../kernel/symvers.js';
@@ -214,7 +215,7 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
   const tree = prepareTree(target, progress);
   const files = parsed.map((f) => locateHunks(tree.src, f));
   let vml: VmlinuxSymbols | undefined;
-  const vmlinux = (): VmlinuxSymbols => (vml ??= new VmlinuxSymbols(opts.vmlinux));
+  const vmlinux = (): VmlinuxSymbols => (vml ??= new VmlinuxSymbols(opts.vmlinux, kallsymsRulesFor(target.release)));
   const work = mkdtempSync(join(tmpdir(), 'klp-create-'));
   try {
     const functions: FunctionReport[] = [];

@@ -7,6 +7,8 @@
 import { SHF_ALLOC, SHN_ABS, SHN_UNDEF, STB_LOCAL, STT_FILE, STT_FUNC, STT_OBJECT, STT_SECTION } from '../elf/constants.js';
 import { FileSource } from '../elf/file-source.js';
 import { ElfReader, type SymbolTableView } from '../elf/reader.js';
+import { vmlinuxKallsymsOrder } from '../kernel/elf-symbols.js';
+import type { KallsymsRules } from '../kernel/kallsyms-rules.js';
 import { CreateError } from './tree.js';
 
 /**
@@ -34,8 +36,12 @@ export class VmlinuxSymbols {
   private readonly v: SymbolTableView;
   private readonly source: FileSource;
   private byName: Map<string, number[]> | undefined;
+  private listedByName: Map<string, bigint[]> | undefined;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    private readonly rules: KallsymsRules,
+  ) {
     this.source = new FileSource(path);
     this.reader = new ElfReader(this.source, path);
     const sh = this.reader.symtab;
@@ -122,16 +128,24 @@ export class VmlinuxSymbols {
   }
 
   /**
-   * sympos of the symbol `name` at `address`: kallsyms lists vmlinux symbols by address
-   * (scripts/kallsyms.c sorts them; klp_find_object_symbol counts matches in that order, Linux
-   * 6.1-6.19), so it is the rank among same-named symbols; 0 when the name is unique.
+   * sympos of the symbol `name` at `address`: its rank among the same-named symbols kallsyms lists,
+   * in kallsyms order (the kernel layer's rules for this kernel's version); 0 when the name is
+   * unique.
    */
   position(name: string, address: bigint): { position: number; count: number } {
-    const addrs = this.indices(name)
-      .map((i) => this.v.value(i))
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    if (!this.listedByName) {
+      const { view, order } = vmlinuxKallsymsOrder(this.reader, this.rules);
+      this.listedByName = new Map();
+      for (const i of order) {
+        const n = view.name(i);
+        const list = this.listedByName.get(n);
+        if (list) list.push(view.value(i));
+        else this.listedByName.set(n, [view.value(i)]);
+      }
+    }
+    const addrs = this.listedByName.get(name) ?? [];
     const k = addrs.indexOf(address);
-    if (k < 0) throw new CreateError(`${name} at 0x${address.toString(16)} is not in ${this.path}'s symbol table`);
+    if (k < 0) throw new CreateError(`${name} at 0x${address.toString(16)} is not among the symbols kallsyms lists in ${this.path}`);
     return { position: addrs.length === 1 ? 0 : k + 1, count: addrs.length };
   }
 

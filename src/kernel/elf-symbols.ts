@@ -112,6 +112,21 @@ export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols, rules:
     }
     (rules.listed(name, letter) ? listed : unlisted).push(i);
   }
+  sortKallsyms(v, listed, types, hi, lo);
+  for (const [list, isListed] of [
+    [listed, true],
+    [unlisted, false],
+  ] as const) {
+    for (const i of list) into.addFromStrtab(strtab, v.nameOffset(i), types[i].charCodeAt(0), v.sizeNumber(i), isListed, files[i]);
+  }
+}
+
+/**
+ * Put listed vmlinux symbols (symbol-table indices) in kallsyms order: by address, then
+ * scripts/kallsyms.c's tie rules, then `nm -n` order. Addresses come as two 32-bit halves: the sort
+ * compares them ~2 million times.
+ */
+function sortKallsyms(v: SymbolTableView, listed: number[], types: string[], hi: Uint32Array, lo: Uint32Array): void {
   listed.sort((a, b) => {
     const ha = hi[a];
     const hb = hi[b];
@@ -123,12 +138,33 @@ export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols, rules:
     const nb = v.name(b);
     return compareSameAddress(na, types[a], nb, types[b]) || compareNmOrder(na, nb) || a - b;
   });
-  for (const [list, isListed] of [
-    [listed, true],
-    [unlisted, false],
-  ] as const) {
-    for (const i of list) into.addFromStrtab(strtab, v.nameOffset(i), types[i].charCodeAt(0), v.sizeNumber(i), isListed, files[i]);
+}
+
+/**
+ * The symbol-table indices of the vmlinux symbols kallsyms lists, in its order: what sympos counts
+ * for a vmlinux symbol (klp_find_object_symbol walks kallsyms). For callers that need addresses,
+ * which a symbol map does not keep.
+ */
+export function vmlinuxKallsymsOrder(reader: ElfReader, rules: KallsymsRules): { view: SymbolTableView; order: number[] } {
+  const v = symtabOf(reader, "a stripped vmlinux has no symbols; use the -dbg package's vmlinux");
+  const letterOf = typeLetters(reader, v);
+  const listed: number[] = [];
+  const types: string[] = new Array(v.count);
+  const hi = new Uint32Array(v.count);
+  const lo = new Uint32Array(v.count);
+  for (let i = 1; i < v.count; i++) {
+    const t = v.type(i);
+    if (t === STT_FILE || t === STT_SECTION || v.shndx(i) === SHN_UNDEF) continue;
+    const name = v.name(i);
+    if (name === '') continue;
+    types[i] = letterOf(i);
+    if (!rules.listed(name, types[i])) continue;
+    hi[i] = v.valueHi(i);
+    lo[i] = v.valueLo(i);
+    listed.push(i);
   }
+  sortKallsyms(v, listed, types, hi, lo);
+  return { view: v, order: listed };
 }
 
 /**
