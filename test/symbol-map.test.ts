@@ -318,6 +318,8 @@ test('symbols with no source reads the running kernel, or says exactly what is m
     const summary = JSON.parse(r.stdout);
     assert.ok(summary.vmlinuxSymbols > 1000, r.stdout);
     assert.equal(loadMap(out).meta.get('release'), release());
+    // The running kernel's version chose the kallsyms rules (uname -r begins MAJOR.MINOR).
+    assert.equal(loadMap(out).meta.get('version'), /^\d+\.\d+/.exec(release())?.[0]);
   } else {
     assert.match(r.stderr, /^klp-convert: no symbols of the running kernel .*: \/proc\/kallsyms shows no addresses \(run as root\)/);
     assert.ok(!existsSync(out));

@@ -25,8 +25,9 @@ export async function kernelMapFor(kdir: string): Promise<KernelSymbolMap> {
         `'klp-convert symbols --kallsyms KALLSYMS --modules /lib/modules/${rel} -o MAP' and pass --symbols MAP (or save it as ${cached})`,
     );
   }
-  const { map } = await buildSymbolMap(runningKernelSources());
-  map.meta.set('release', rel);
+  // Module.symvers marks vmlinux's exports too, which a kallsyms dump does not say.
+  const symvers = join(kdir, 'Module.symvers');
+  const { map } = await buildSymbolMap({ ...runningKernelSources(), symvers: existsSync(symvers) ? symvers : undefined });
   mkdirSync(cacheDir, { recursive: true });
   writeMap(map, cached, 'binary');
   return map;

@@ -11,9 +11,10 @@ import { KernelDataError } from './errors.js';
 export function runningKernelSources(): SymbolSources {
   const rel = release();
   const modules = existsSync(`/lib/modules/${rel}`) ? [`/lib/modules/${rel}`] : [];
-  if (kallsymsHasAddresses()) return { kallsyms: '/proc/kallsyms', modules };
+  // The release selects the kallsyms rules of its version (a System.map of 6.4+ needs them).
+  if (kallsymsHasAddresses()) return { kallsyms: '/proc/kallsyms', modules, release: rel };
   const systemMap = `/boot/System.map-${rel}`;
-  if (existsSync(systemMap) && readFileSync(systemMap, 'latin1').length > 1000) return { systemMap, modules };
+  if (existsSync(systemMap) && readFileSync(systemMap, 'latin1').length > 1000) return { systemMap, modules, release: rel };
   throw new KernelDataError(
     `no symbols of the running kernel ${rel}: /proc/kallsyms shows no addresses (run as root) and /boot/System.map-${rel} is missing or a placeholder; give --kallsyms, --system-map or --vmlinux`,
   );

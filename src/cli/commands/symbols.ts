@@ -1,4 +1,3 @@
-import { release } from 'node:os';
 import { type SymbolSources, buildSymbolMap } from '../../kernel/build-map.js';
 import { MAP_FORMATS, type MapFormat, writeMap } from '../../kernel/map-load.js';
 import { runningKernelSources } from '../../kernel/running-kernel.js';
@@ -73,8 +72,7 @@ Options:
         }
       : undefined;
 
-    const rel = values.release ?? (noSource ? release() : undefined);
-    const { map, problems } = await buildSymbolMap({ ...sources, release: rel });
+    const { map, problems } = await buildSymbolMap({ ...sources, release: values.release ?? sources.release });
     map.meta.set('sources', describeSources(sources));
     for (const p of problems) io.err(`klp-convert: warning: skipped ${p}\n`);
     writeMap(map, values.output, format);
