@@ -221,7 +221,7 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
       );
       continue;
     }
-    if (y.bind === STB_WEAK || isExported(target, y.name)) continue;
+    if (!unknownToLoader(y, target)) continue;
     add(
       'unresolved',
       y.name,
@@ -236,11 +236,20 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
  * (simplify_symbols() in kernel/module/main.c): named, and not `.TOC.`, which the powerpc loader
  * provides. A weak one nothing exports is left 0; any other is "Unknown symbol".
  */
-export function isLoaderSymbol(y: ElfSymbol): boolean {
+function isLoaderSymbol(y: ElfSymbol): boolean {
   return y.section === null && y.shndx === SHN_UNDEF && y.name !== '' && y.name !== '.TOC.';
 }
 
+/**
+ * Whether the module loader refuses the module over `y` ("Unknown symbol", simplify_symbols() in
+ * kernel/module/main.c, Linux 6.1-7.x): an undefined symbol it must resolve that nothing exports
+ * and that is not weak.
+ */
+export function unknownToLoader(y: ElfSymbol, target: { map?: KernelSymbolMap; exports?: Map<string, Export> }): boolean {
+  return isLoaderSymbol(y) && y.bind !== STB_WEAK && !isExported(target, y.name);
+}
+
 /** Exported by vmlinux or a module: from Module.symvers when given, else the map's export marks. */
-export function isExported(target: { map?: KernelSymbolMap; exports?: Map<string, Export> }, name: string): boolean {
+function isExported(target: { map?: KernelSymbolMap; exports?: Map<string, Export> }, name: string): boolean {
   return (target.exports ? target.exports.get(name) : target.map?.exporter(name)) !== undefined;
 }

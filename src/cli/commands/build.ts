@@ -3,7 +3,6 @@ import { release } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BuildError, runKbuild } from '../../build/kbuild.js';
-import { STB_WEAK } from '../../elf/constants.js';
 import { ElfObject } from '../../elf/object.js';
 import { writeElf } from '../../elf/writer.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
@@ -14,7 +13,7 @@ import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { ConversionError, convertLivepatch } from '../../livepatch/convert.js';
 import { livepatchInfo } from '../../livepatch/modinfo.js';
-import { isExported, isLoaderSymbol } from '../../livepatch/verify.js';
+import { unknownToLoader } from '../../livepatch/verify.js';
 import { type Command, parse } from '../args.js';
 import { plural } from '../plural.js';
 import { reportJson } from '../render.js';
@@ -83,9 +82,7 @@ MODULE_INFO(livepatch, "Y") are reported and left alone.`,
       const out = values.output ? join(resolve(values.output), basename(ko)) : ko;
       if (!livepatchInfo(obj).livepatch) {
         const target = { exports, map: exports ? undefined : await loadMap() };
-        const unknown =
-          obj.symtab?.symbols.filter((y) => isLoaderSymbol(y) && y.bind !== STB_WEAK && !isExported(target, y.name)).map((y) => y.name) ??
-          [];
+        const unknown = obj.symtab?.symbols.filter((y) => unknownToLoader(y, target)).map((y) => y.name) ?? [];
         if (unknown.length > 0) {
           io.err(
             `klp-convert: warning: ${ko} references symbols the module loader cannot resolve (${unknown.join(', ')}) but has no MODULE_INFO(livepatch, "Y"); not converted\n`,
