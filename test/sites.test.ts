@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { STT_FUNC, STT_NOTYPE, STT_OBJECT } from '../src/elf/constants.js';
 import type { ElfObject, ElfSymbol, Section } from '../src/elf/object.js';
+import { describeEntry } from '../src/livepatch/loader-sections.js';
 import { SiteNamer } from '../src/livepatch/sites.js';
 
 /**
@@ -56,4 +57,18 @@ test('sites name the first symbol covering an offset, with overlapping, nested, 
     const fn = firstCovering(symbols, sections[0], 5n);
     assert.equal(namer.describe(sections[0], 5n), fn ? `${fn} (.text+0x5)` : '.text+0x5');
   }
+});
+
+test('entries of loader sections are named by the kernel version their layout depends on', () => {
+  // struct bug_entry: 12 bytes up to 6.12, 16 in 7.3 (x86_64 HAVE_ARCH_BUG_FORMAT); struct alt_instr:
+  // 12 bytes in 6.1, 14 from 6.3 (u32 ft_flags).
+  assert.equal(describeEntry('__bug_table', 0, 0x30n, '6.1'), 'entry 4 (offset 0x30)');
+  assert.equal(describeEntry('__bug_table', 0, 0x30n, '7.3'), 'entry 3 (offset 0x30)');
+  assert.equal(describeEntry('.altinstructions', 0, 0x54n, '6.1'), 'entry 7 (offset 0x54)');
+  assert.equal(describeEntry('.altinstructions', 0, 0x54n, '6.12'), 'entry 6 (offset 0x54)');
+  // A version whose layout is not known: no guess.
+  assert.equal(describeEntry('__bug_table', 0, 0x30n, undefined), 'offset 0x30');
+  // Sizes every version shares, and a section's own sh_entsize, need no version.
+  assert.equal(describeEntry('__ex_table', 0, 0x18n, undefined), 'entry 2 (offset 0x18)');
+  assert.equal(describeEntry('__bug_table', 16, 0x30n, '6.1'), 'entry 3 (offset 0x30)');
 });

@@ -26,7 +26,7 @@ import {
 } from '../elf/constants.js';
 import { ElfObject, ElfSymbol, type Relocation, RelocationSection, Section, SymbolTable } from '../elf/object.js';
 import { type FunctionChange, isPerSiteStatic, relocationsOf, SymbolIndex, targetOffset, type TuDiff } from './diff.js';
-import { specialSections } from './special-sections.js';
+import { specialSections } from '../kernel/special-sections.js';
 import { CreateError } from './tree.js';
 
 export interface Assembled {

@@ -23,7 +23,7 @@ import { assemble } from './assemble.js';
 import { type Reason, diffUnit, relocationsOf } from './diff.js';
 import { VmlinuxSymbols } from './locate.js';
 import { type FilePatch, editedOldLines, formatFilePatch, functionRanges, parsePatch, withLineDirectives } from './patch.js';
-import { knownSeries, layoutsKnown } from './special-sections.js';
+import { knownSeries, layoutsKnown } from '../kernel/special-sections.js';
 import {
   CreateError,
   type KernelTarget,

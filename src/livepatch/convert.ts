@@ -252,7 +252,7 @@ function planConversion(obj: ElfObject, opts: ConvertOptions): Plan {
         continue;
       }
       if (t.object !== VMLINUX && isLoaderSection(target.name)) {
-        const entry = describeEntry(target.name, target.entsize, reloc.offset);
+        const entry = describeEntry(target.name, target.entsize, reloc.offset, opts.map.meta.get('version'));
         problems.push(
           `cannot convert the reference to '${y.name}' (module ${t.object}) in ${target.name} ${entry}: the module loader processes ${target.name} ` +
             `when the livepatch loads, before livepatch can resolve symbols of module ${t.object}; use it from ordinary code instead`,

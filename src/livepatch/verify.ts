@@ -191,7 +191,7 @@ export function verifyLivepatch(obj: ElfObject, target: VerifyTarget): VerifyRes
         add(
           'loader-section',
           site(rs.target, r.offset),
-          `${rs.target.name} ${describeEntry(rs.target.name, rs.target.entsize, r.offset)}: relocation to module ${parsed.object} is applied only when livepatch resolves that module, after the loader has processed ${rs.target.name}`,
+          `${rs.target.name} ${describeEntry(rs.target.name, rs.target.entsize, r.offset, target.map.meta.get('version'))}: relocation to module ${parsed.object} is applied only when livepatch resolves that module, after the loader has processed ${rs.target.name}`,
         );
       }
       let lookup = resolved.get(y);

@@ -3,7 +3,7 @@
  * livepatch carries go with it, the rest stay behind. Entry sizes are the kernel's structures;
  * ORC's two tables are parallel arrays.
  */
-import { CreateError } from './tree.js';
+import { KernelDataError } from './errors.js';
 
 export interface SpecialSection {
   name: string;
@@ -49,7 +49,7 @@ export function layoutsKnown(kernelVersion: string): boolean {
 export function specialSections(kernelVersion: string): SpecialSection[] {
   const v = versionNumber(kernelVersion);
   if (!LAYOUTS_KNOWN.includes(v)) {
-    throw new CreateError(`special-section layouts are known for Linux ${knownSeries()} only, not ${kernelVersion}`);
+    throw new KernelDataError(`special-section layouts are known for Linux ${knownSeries()} only, not ${kernelVersion}`);
   }
   return [
     { name: '__bug_table', entrySize: v >= 7003 ? 16 : 12 },
@@ -66,4 +66,13 @@ export function specialSections(kernelVersion: string): SpecialSection[] {
     { name: '.orc_unwind_ip', entrySize: 4 },
     { name: '.orc_unwind', entrySize: 6, pairedWith: '.orc_unwind_ip' },
   ];
+}
+
+/**
+ * The size of one entry of a special section on this kernel version, when its layout is known
+ * (for naming an entry in messages); undefined otherwise.
+ */
+export function specialEntrySize(section: string, kernelVersion: string | undefined): number | undefined {
+  if (kernelVersion === undefined || !layoutsKnown(kernelVersion)) return undefined;
+  return specialSections(kernelVersion).find((s) => s.name === section)?.entrySize;
 }
