@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { runKbuild } from '../build/kbuild.js';
 import { STB_LOCAL, STT_FUNC, STT_OBJECT } from '../elf/constants.js';
+import { x86_64FieldWidth } from '../elf/relocation-types.js';
 import { ElfObject } from '../elf/object.js';
 import { writeElf } from '../elf/writer.js';
 import { kallsymsRulesFor } from '../kernel/kallsyms-rules.js';
@@ -169,7 +170,7 @@ function shippedMatch(
   for (const r of relocationsOf(obj).get(sym.section!) ?? []) {
     const at = Number(r.offset) - start;
     if (at < 0 || at >= size) continue;
-    const width = r.type === 1 || r.type === 24 ? 8 : 4;
+    const width = x86_64FieldWidth(r.type);
     for (let k = at; k < Math.min(size, at + width); k++) mine[k] = shipped[k] = 0;
   }
   return Buffer.compare(Buffer.from(mine), Buffer.from(shipped)) === 0 ? 'identical' : 'differs';

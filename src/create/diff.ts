@@ -5,6 +5,7 @@
  * relocation arithmetic below assumes its PC-relative types.
  */
 import { SHF_EXECINSTR, SHF_MERGE, SHF_STRINGS, SHT_NOBITS, STT_FUNC, STT_OBJECT } from '../elf/constants.js';
+import { R_X86_64_PC32, R_X86_64_PC64, R_X86_64_PLT32 } from '../elf/relocation-types.js';
 import type { ElfObject, ElfSymbol, Relocation, Section } from '../elf/object.js';
 
 export type Reason = 'edited' | 'inlined-callee-changed' | 'clone-of-edited' | 'cold-part-changed' | 'new';
@@ -78,7 +79,7 @@ export function isPerSiteStatic(sym: ElfSymbol): boolean {
   );
 }
 
-const PC_RELATIVE_X86_64 = new Set([2, 4, 24]); // R_X86_64_PC32, PLT32, PC64
+const PC_RELATIVE_X86_64 = new Set([R_X86_64_PC32, R_X86_64_PLT32, R_X86_64_PC64]);
 
 /**
  * Where in a section a relocation points. For PC-relative types GCC's addend is the target minus

@@ -4,7 +4,7 @@
  * symbols (Debian's 6.1 has five files called cpu.c), so the unit is identified by its whole set
  * of local symbol names, as kpatch's lookup.c find_local_syms does.
  */
-import { SHF_ALLOC, SHN_ABS, SHN_UNDEF, STB_LOCAL, STT_FILE, STT_FUNC, STT_OBJECT, STT_SECTION } from '../elf/constants.js';
+import { SHF_ALLOC, SHN_ABS, SHN_UNDEF, STB_LOCAL, STT_FILE, STT_FUNC, STT_OBJECT, STT_SECTION, SHT_NOBITS } from '../elf/constants.js';
 import { FileSource } from '../elf/file-source.js';
 import { ElfReader, type SymbolTableView } from '../elf/reader.js';
 import { vmlinuxKallsymsOrder } from '../kernel/elf-symbols.js';
@@ -152,7 +152,7 @@ export class VmlinuxSymbols {
   /** The shipped bytes of a symbol (what the compiler and objtool produced, before boot). */
   bytesAt(address: bigint, size: number): Uint8Array | undefined {
     const sec = this.reader.sections.find(
-      (s) => s.flags & SHF_ALLOC && s.type !== 8 && s.addr <= address && address + BigInt(size) <= s.addr + BigInt(s.size),
+      (s) => s.flags & SHF_ALLOC && s.type !== SHT_NOBITS && s.addr <= address && address + BigInt(size) <= s.addr + BigInt(s.size),
     );
     if (!sec) return undefined;
     return this.source.read(sec.offset + Number(address - sec.addr), size);

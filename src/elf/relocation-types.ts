@@ -1,5 +1,19 @@
 import { EM_AARCH64, EM_PPC64, EM_S390, EM_X86_64 } from './constants.js';
 
+// x86_64 relocation types the project acts on by number (psABI names).
+export const R_X86_64_NONE = 0;
+export const R_X86_64_64 = 1;
+export const R_X86_64_PC32 = 2;
+export const R_X86_64_PLT32 = 4;
+export const R_X86_64_32 = 10;
+export const R_X86_64_32S = 11;
+export const R_X86_64_PC64 = 24;
+
+/** Bytes an x86_64 relocation of `type` writes: 8 for the 64-bit kinds, else 4 (the kinds used here). */
+export function x86_64FieldWidth(type: number): number {
+  return type === R_X86_64_64 || type === R_X86_64_PC64 ? 8 : 4;
+}
+
 const x86_64: Record<number, string> = {
   0: 'R_X86_64_NONE',
   1: 'R_X86_64_64',

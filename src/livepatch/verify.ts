@@ -1,6 +1,15 @@
 import { EM_X86_64, SHF_ALLOC, SHN_UNDEF, SHT_RELA, STB_WEAK } from '../elf/constants.js';
 import type { ElfObject, ElfSymbol, RelocationSection, Section } from '../elf/object.js';
-import { relocationTypeName } from '../elf/relocation-types.js';
+import {
+  R_X86_64_32,
+  R_X86_64_32S,
+  R_X86_64_64,
+  R_X86_64_NONE,
+  R_X86_64_PC32,
+  R_X86_64_PC64,
+  R_X86_64_PLT32,
+  relocationTypeName,
+} from '../elf/relocation-types.js';
 import type { KernelSymbolMap } from '../kernel/symbol-map.js';
 import { VMLINUX } from '../kernel/symbol-map.js';
 import type { Export } from '../kernel/symvers.js';
@@ -69,7 +78,7 @@ export interface VerifyTarget {
  * What x86_64's apply_relocate_add() handles (arch/x86/kernel/module.c, Linux 6.1); anything else
  * is "Unknown rela relocation". Other architectures are not checked.
  */
-const X86_64_RELOCATIONS = new Set([0, 1, 2, 4, 10, 11, 24]);
+const X86_64_RELOCATIONS = new Set([R_X86_64_NONE, R_X86_64_64, R_X86_64_PC32, R_X86_64_PLT32, R_X86_64_32, R_X86_64_32S, R_X86_64_PC64]);
 
 /**
  * Simulate loading and enabling a livepatch module on the target kernel: the module loader's and
