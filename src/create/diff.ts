@@ -34,8 +34,6 @@ export interface TuDiff {
   twin: Map<ElfSymbol, ElfSymbol>;
   functions: FunctionChange[];
   refusals: Refusal[];
-  /** Functions whose bytes changed only by __LINE__-style immediates: none, since the patch carries #line directives; kept for the report. */
-  unchanged: number;
 }
 
 /**
@@ -159,7 +157,7 @@ function normalise(side: Side, r: Relocation, inCode: boolean): string {
   if (!s.section) return `U:${s.name}:${r.type}:${r.addend}`;
   const sec = s.section;
   if (s.type === STT_FUNC || s.type === STT_OBJECT) {
-    if (isPerSiteStatic(s)) return `S:${correlationKey(s.name)}:${r.type}:${r.addend}:${contentOf(side, s)}`;
+    if (isPerSiteStatic(s)) return `S:${correlationKey(s.name)}:${r.type}:${r.addend}:${contentOf(s)}`;
     return `N:${side.canon(s)}:${r.type}:${r.addend}`;
   }
   // Section symbol: strings by content, constants by bytes, else the named symbol it lands in.
@@ -174,7 +172,7 @@ function normalise(side: Side, r: Relocation, inCode: boolean): string {
   return `SEC:${correlationKey(sec.name)}:${r.type}:${r.addend}`;
 }
 
-function contentOf(_side: Side, s: ElfSymbol): string {
+function contentOf(s: ElfSymbol): string {
   const sec = s.section!;
   if (sec.type === SHT_NOBITS) return `bss${s.size}`;
   return Buffer.from(sec.data.subarray(Number(s.value), Number(s.value + s.size))).toString('hex');
@@ -254,7 +252,6 @@ export function diffUnit(orig: ElfObject, patched: ElfObject, edited: Set<string
   const pSide: Side = { obj: patched, index: pi, relocs: relocationsOf(patched), canon: (s) => twin.get(s)?.name ?? `+${s.name}` };
   const refusals: Refusal[] = [];
   const changed = new Map<ElfSymbol, FunctionChange>();
-  let unchanged = 0;
 
   // Parents before `.cold` parts: when both changed, the parent's own reason (edited, a callee
   // inlined into it) is the one to report, not that its cold part changed.
@@ -285,10 +282,7 @@ export function diffUnit(orig: ElfObject, patched: ElfObject, edited: Set<string
       changed.set(p, { symbol: p, oldName: null, reason: 'new', via: [], children: [] });
       continue;
     }
-    if (fingerprint(oSide, o) === fingerprint(pSide, p)) {
-      unchanged++;
-      continue;
-    }
+    if (fingerprint(oSide, o) === fingerprint(pSide, p)) continue;
     if (isInitSection(o.section!.name)) {
       refusals.push({
         symbol: o.name,
@@ -337,7 +331,7 @@ export function diffUnit(orig: ElfObject, patched: ElfObject, edited: Set<string
     );
   }
   const functions = [...changed.values()].filter((f) => f.symbol.section!.flags & SHF_EXECINSTR);
-  return { orig, patched, twin, functions, refusals, unchanged };
+  return { orig, patched, twin, functions, refusals };
 }
 
 function isOwnSection(s: ElfSymbol): boolean {

@@ -26,7 +26,8 @@ KLP_SYMFILE annotations (include/klp-convert.h; 'klp-convert --include-dir') or 
 minimal series' KLP_RELOC_SYMBOL names, else from the symbol map when the name is
 defined once in the whole kernel. A name defined several times without an
 annotation is an error listing every candidate; all such names are reported in
-one run and OUT.ko is not written.
+one run and OUT.ko is not written. The converted module is checked with verify's
+rules before it is written: one the kernel would refuse is not written either.
 
 Options:
   -s, --symbols MAP    symbol map of the target kernel ('klp-convert symbols';

@@ -28,8 +28,9 @@ package version) is downloaded and prepared once per release, in
 
 Options:
   --kernel REL       target kernel release (default: the running one, $(uname -r))
-  -o, --output FILE  where to write the module (default: ./livepatch-<name>.ko)
-  -n, --name NAME    module name (default: livepatch-<first patch's file name>)
+  -o, --output FILE  where to write the module (default: ./NAME.ko)
+  -n, --name NAME    module name: letters, digits, '_', '-', at most 55 characters
+                     (default: livepatch-<first patch's file name>)
   --vmlinux FILE     the kernel's vmlinux with symbols (default: the -dbg vmlinux
                      fetched by scripts/debian-kernel.sh --dbg REL, or
                      /usr/lib/debug/boot/vmlinux-REL)
