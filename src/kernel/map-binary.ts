@@ -7,7 +7,7 @@ import type { MemorySymbolMap } from './symbol-map.js';
 
 /**
  * The binary map format: what `symbols` and the per-release cache write by default, read in one
- * read and queried in place (a whole Debian kernel: 31 MB, against 24 MB of text that must be
+ * read and queried in place (a whole Debian kernel: 36 MB, against 24 MB of text that must be
  * scanned). Little-endian; every array starts at a multiple of 8 so it is viewed, not copied.
  *
  *   header (56 bytes): magic "klpcmap\0", u32 version, u32 file length, u32 CRC-32 of the bytes
