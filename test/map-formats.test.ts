@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { describe, test } from 'node:test';
 import { BinaryMap, formatBinaryMap } from '../src/kernel/map-binary.js';
 import { TextSymbolMap, formatMap, parseMap } from '../src/kernel/map-format.js';
@@ -192,6 +193,17 @@ describe('fuzz reproducers: names are data', () => {
   });
 });
 
+/** The binary map's header is 56 bytes; the object table (8 words per object: name, symbols, files, exports as start/count pairs) follows it. */
+const BINARY_HEADER = 56;
+
+/** A copy of a binary map with `edit` applied and its checksum (header word at 16, over bytes 20..) made right again. */
+function resealed(map: Uint8Array, edit: (b: Buffer) => void): Buffer {
+  const b = Buffer.from(map);
+  edit(b);
+  b.writeUInt32LE(crc32(b.subarray(20)), 16);
+  return b;
+}
+
 describe('damaged maps are refused with one line', () => {
   const map = new MemorySymbolMap();
   map.meta.set('release', '6.1.0-56-amd64');
@@ -210,6 +222,17 @@ describe('damaged maps are refused with one line', () => {
       /^m: corrupt binary symbol map: checksum mismatch: the file is corrupted$/,
     ],
     ['binary, bytes appended', Buffer.concat([binary, Buffer.from('xx')]), /^m: corrupt binary symbol map: 2 bytes after its end$/],
+    // Damage behind a valid checksum (a bug or a hand-made file): the structure is checked too.
+    [
+      'binary, a hash table size that is no power of two',
+      resealed(binary, (b) => b.writeUInt32LE(3, 40)),
+      /^m: corrupt binary symbol map: its tables do not fit its length$/,
+    ],
+    [
+      "binary, an object's symbols not where the previous object's end",
+      resealed(binary, (b) => b.writeUInt32LE(1, BINARY_HEADER + 8)),
+      /^m: corrupt binary symbol map: object 0's tables do not follow the previous object's$/,
+    ],
     [
       'text, cut in a line',
       text.subarray(0, text.length - 3),
