@@ -7,12 +7,13 @@
  * prepared 6.1 tree (the first run downloads and prepares it) and the -dbg vmlinux.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { diffUnit } from '../src/create/diff.js';
-import { type FilePatch, formatFilePatch, parsePatch, withLineDirectives } from '../src/create/patch.js';
+import { patchedCopy } from '../src/create/create.js';
+import { type FilePatch, parsePatch, withLineDirectives } from '../src/create/patch.js';
 import { compileUnit, kernelTarget, prepareTree, treeFile } from '../src/create/tree.js';
 import { ElfObject } from '../src/elf/object.js';
 import { repoRoot, runCli, tempDir } from './helpers.js';
@@ -118,16 +119,7 @@ describe('__LINE__ of unchanged code stays put on a real compile (#line directiv
     const orig = treeFile(tree, unit);
     const flags = ['-ffunction-sections', '-fdata-sections'];
     const compile = (name: string, patch: FilePatch | undefined): ElfObject => {
-      let file = orig;
-      if (patch) {
-        // As create does: the patched copy keeps the tree's __FILE__.
-        file = join(work, name, unit);
-        mkdirSync(dirname(file), { recursive: true });
-        copyFileSync(orig, file);
-        const r = spawnSync('patch', ['-p1', '-s', '-d', join(work, name)], { input: formatFilePatch(patch), encoding: 'utf8' });
-        assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
-        writeFileSync(file, `#line 1 "${orig}"\n${readFileSync(file, 'utf8')}`);
-      }
+      const file = patch ? patchedCopy(tree, join(work, name), unit, patch) : orig;
       const out = join(work, `${name}.o`);
       compileUnit(tree, unit, file, out, flags, progress);
       return ElfObject.parse(readFileSync(out), out);

@@ -117,6 +117,20 @@ function applyPatch(dir: string, fp: FilePatch): void {
 }
 
 /**
+ * A unit of the tree copied to `overlay` (same layout) with `fp` applied, its __FILE__ kept the
+ * tree's (WARN/BUG strings) by a leading #line. Returns the copy's path.
+ */
+export function patchedCopy(tree: Tree, overlay: string, path: string, fp: FilePatch | undefined): string {
+  const origSrc = treeFile(tree, path);
+  const patchedSrc = join(overlay, path);
+  mkdirSync(dirname(patchedSrc), { recursive: true });
+  copyFileSync(origSrc, patchedSrc);
+  if (fp) applyPatch(overlay, fp);
+  writeFileSync(patchedSrc, `#line 1 "${origSrc}"\n${readFileSync(patchedSrc, 'utf8')}`);
+  return patchedSrc;
+}
+
+/**
  * The patch with each hunk moved to where it applies in the kernel's source: a patch written
  * against a nearby version applies at an offset (`patch` says "Hunk #N succeeded at L (offset K
  * lines)"), and the edited lines and the #line directives must use the source's numbering. No
@@ -257,11 +271,7 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
     for (const [n, [path, fp]] of [...units.entries()].entries()) {
       const unit = unitInfo(tree, path, progress);
       const origSrc = treeFile(tree, path);
-      const patchedSrc = join(overlay, path);
-      mkdirSync(dirname(patchedSrc), { recursive: true });
-      copyFileSync(origSrc, patchedSrc);
-      if (fp) applyPatch(overlay, withLineDirectives(fp));
-      writeFileSync(patchedSrc, `#line 1 "${origSrc}"\n${readFileSync(patchedSrc, 'utf8')}`);
+      const patchedSrc = patchedCopy(tree, overlay, path, fp && withLineDirectives(fp));
       const edits = fp ? editedOldLines(fp) : new Set<number>();
       const edited = new Set([
         ...headerEdits,
