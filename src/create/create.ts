@@ -6,7 +6,7 @@
  * converts and verifies the result with the converter and verifier every other command uses.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { runKbuild } from '../build/kbuild.js';
@@ -98,13 +98,6 @@ export function checkModuleName(name: string): string {
     throw new CreateError(`module name '${name}' is ${name.length} characters; the kernel allows ${MAX_OBJECT_NAME} (MODULE_NAME_LEN)`);
   }
   return name;
-}
-
-function readdirRecursive(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? readdirRecursive(join(dir, e.name)) : [join(dir, e.name)],
-  );
 }
 
 function applyPatch(dir: string, fp: FilePatch): void {
@@ -263,9 +256,11 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
       for (const r of functionRanges(readFileSync(treeFile(tree, h.path), 'utf8')))
         if ([...edits].some((l) => l >= r.first && l <= r.last)) headerEdits.add(r.name);
     }
-    for (const h of readdirRecursive(overlay)) {
+    for (const rel of existsSync(overlay) ? readdirSync(overlay, { recursive: true, encoding: 'utf8' }) : []) {
+      const h = join(overlay, rel);
+      if (!statSync(h).isFile()) continue;
       // __FILE__ of every copied header stays the tree's (WARN/BUG strings).
-      writeFileSync(h, `#line 1 "${join(tree.src, h.slice(overlay.length + 1))}"\n${readFileSync(h, 'utf8')}`);
+      writeFileSync(h, `#line 1 "${join(tree.src, rel)}"\n${readFileSync(h, 'utf8')}`);
     }
 
     for (const [n, [path, fp]] of [...units.entries()].entries()) {

@@ -391,9 +391,9 @@ export function depsOf(cmdText: string): { source: string | undefined; deps: str
 
 function cmdFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? cmdFiles(join(dir, e.name)) : /^\..*\.o\.cmd$/.test(e.name) ? [join(dir, e.name)] : [],
-  );
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => /^\..*\.o\.cmd$/.test(basename(f)))
+    .map((f) => join(dir, f));
 }
 
 /**
