@@ -20,9 +20,9 @@ export interface BenchPatch {
 }
 
 /**
- * Names the patch may use. The kallsyms tables (kallsyms_names, kallsyms_token_table, ...) are not
- * listed by 6.1's kallsyms, so they never appear in a dump of it: taking names from the dump leaves
- * them out without a list of our own.
+ * Names the patch may use: what the kernel's own kallsyms dump lists. The kallsyms tables
+ * (kallsyms_names, kallsyms_token_table, ...) are not listed by 6.1's kallsyms, so on 6.1 they are
+ * left out without a list of our own; from 6.4 on the kernel lists them, and they are fair picks.
  */
 function candidates(kallsyms: string, symvers: string, map: KernelSymbolMap): string[] {
   const count = new Map<string, number>();
