@@ -215,24 +215,20 @@ export function parseMap(text: string | Uint8Array, source: string): TextSymbolM
  * tables, checks the line structure, and chains each symbol line to the previous line whose name
  * has the same hash; the fields of a line are read, and checked, when a query reaches it.
  */
-/** Queries a text map answers by reading its hash column before it chains the records. */
-const LINEAR_QUERIES = 32;
-
 export class TextSymbolMap extends IndexedSymbolMap {
   private readonly upstream: boolean;
   /** Per record: where its line starts, and its object. */
   private starts: Int32Array;
   private objectOfRecord: Int32Array;
-  /** Per record: the hash of its name. */
+  /** Per record: the hash of its name, and the previous record in its hash bucket (-1: none). */
   private hashes: Int32Array;
+  private previous: Int32Array;
   /**
-   * The hash chains (each bucket's first record, each record's next of the same bucket), built at
-   * the LINEAR_QUERIES-th query: until then a query reads the hash column from end to end, which
-   * costs less than the cache miss per line a chained table costs while scanning.
+   * Each bucket's last record. One bucket per sixteen records (of the size the file allows): the
+   * table stays in cache while the scan fills it, where one bucket per record cost a cache miss
+   * per line; a query then compares about sixteen hashes.
    */
-  private heads: Int32Array | undefined;
-  private next: Int32Array | undefined;
-  private queries = 0;
+  private readonly lastOfBucket: Int32Array;
   private count = 0;
   /** Each object's source-file table (our format). */
   private readonly files: string[][] = [];
@@ -249,6 +245,8 @@ export class TextSymbolMap extends IndexedSymbolMap {
     this.starts = new Int32Array(estimate);
     this.objectOfRecord = new Int32Array(estimate);
     this.hashes = new Int32Array(estimate);
+    this.previous = new Int32Array(estimate);
+    this.lastOfBucket = new Int32Array(bucketCount(estimate >> 4)).fill(-1);
   }
 
   static read(bytes: Uint8Array, source: string): TextSymbolMap {
@@ -297,6 +295,9 @@ export class TextSymbolMap extends IndexedSymbolMap {
     let starts = this.starts;
     let objects = this.objectOfRecord;
     let hashes = this.hashes;
+    let previous = this.previous;
+    const last = this.lastOfBucket;
+    const mask = last.length - 1;
     let count = 0;
     let object = -1;
     let i = start;
@@ -330,15 +331,19 @@ export class TextSymbolMap extends IndexedSymbolMap {
         starts = more(starts);
         objects = more(objects);
         hashes = more(hashes);
+        previous = more(previous);
       }
       starts[count] = lineStart;
       objects[count] = object;
       hashes[count] = h;
+      previous[count] = last[h & mask];
+      last[h & mask] = count;
       count++;
     }
     this.starts = starts;
     this.objectOfRecord = objects;
     this.hashes = hashes;
+    this.previous = previous;
     this.count = count;
   }
 
@@ -380,14 +385,11 @@ export class TextSymbolMap extends IndexedSymbolMap {
     const key = this.upstream ? name : escapeField(name, true);
     const out: number[] = [];
     const h = hashString(key) | 0;
-    if (++this.queries === LINEAR_QUERIES) this.chain();
-    if (!this.heads || !this.next) {
-      const hashes = this.hashes;
-      for (let r = 0; r < this.count; r++) if (hashes[r] === h && this.named(r, key)) out.push(r);
-      return out;
-    }
-    for (let r = this.heads[h & (this.heads.length - 1)]; r >= 0; r = this.next[r]) if (this.named(r, key)) out.push(r);
-    return out;
+    const hashes = this.hashes;
+    const previous = this.previous;
+    for (let r = this.lastOfBucket[h & (this.lastOfBucket.length - 1)]; r >= 0; r = previous[r])
+      if (hashes[r] === h && this.named(r, key)) out.push(r);
+    return out.reverse();
   }
 
   /** Whether record r's name field is `key` (escaped as written). */
@@ -398,21 +400,6 @@ export class TextSymbolMap extends IndexedSymbolMap {
     if (s + key.length >= b.length || b[s + key.length] !== (this.upstream ? NL : TAB)) return false;
     for (let i = 0; i < key.length; i++) if (b[s + i] !== key.charCodeAt(i)) return false;
     return true;
-  }
-
-  /** Chain the records by hash, back to front so each chain runs in file order. */
-  private chain(): void {
-    // About two buckets per record: short chains for the queries that follow.
-    const heads = new Int32Array(bucketCount(2 * this.count)).fill(-1);
-    const next = new Int32Array(this.count);
-    const mask = heads.length - 1;
-    for (let r = this.count - 1; r >= 0; r--) {
-      const k = this.hashes[r] & mask;
-      next[r] = heads[k];
-      heads[k] = r;
-    }
-    this.heads = heads;
-    this.next = next;
   }
 
   /** The six fields of a symbol line of our format, checked. */
