@@ -263,11 +263,16 @@ export class ElfReader {
 
   /** Strings of a string table, decoded once. */
   strings(sh: SectionHeader): string {
+    return latin1(this.stringBytes(sh));
+  }
+
+  /** A string table's bytes, checked to be one. */
+  stringBytes(sh: SectionHeader): Uint8Array {
     if (sh.type !== SHT_STRTAB) this.fail('is not a string table (SHT_STRTAB)', sh);
     const bytes = this.data(sh);
     // Without its final NUL the last name would run into whatever follows, names added later included.
     if (bytes.length > 0 && bytes[bytes.length - 1] !== 0) this.fail('string table does not end with a NUL byte', sh);
-    return latin1(bytes);
+    return bytes;
   }
 
   symbols(sh: SectionHeader): SymbolTableView {
@@ -298,13 +303,15 @@ function stringAt(text: string, offset: number, onError: () => never): string {
 }
 
 /**
- * A symbol table read in place: fields are decoded when asked for, names sliced from the string
- * table decoded once. Nothing is allocated per symbol unless a caller asks for a name.
+ * A symbol table read in place: fields are decoded when asked for, names from the string table's
+ * bytes. Nothing is allocated per symbol unless a caller asks for a name.
  */
 export class SymbolTableView {
   readonly count: number;
   readonly entsize: number;
-  readonly strtab: string;
+  /** The string table's bytes, checked to end in NUL. */
+  readonly strtabBytes: Uint8Array;
+  private readonly strtabBuffer: Buffer;
   private readonly d: Decoder;
   private readonly xindex: Decoder | undefined;
   private readonly is64: boolean;
@@ -325,7 +332,8 @@ export class SymbolTableView {
     this.entsize = s.sym;
     this.count = section.size / s.sym;
     this.d = reader.decoder(reader.data(section));
-    this.strtab = reader.strings(strSec);
+    this.strtabBytes = reader.stringBytes(strSec);
+    this.strtabBuffer = Buffer.from(this.strtabBytes.buffer, this.strtabBytes.byteOffset, this.strtabBytes.byteLength);
     // The reader checked every SHT_SYMTAB_SHNDX: one entry per symbol of the table it links to.
     const shndxSec = reader.sections.find((x) => x.type === SHT_SYMTAB_SHNDX && x.link === section.index);
     if (shndxSec) this.xindex = reader.decoder(reader.data(shndxSec));
@@ -333,7 +341,7 @@ export class SymbolTableView {
   }
 
   private validate(strSec: SectionHeader, shndxSec: SectionHeader | undefined): void {
-    const limit = this.strtab.length;
+    const limit = this.strtabBytes.length;
     const shnum = this.reader.header.shnum;
     for (let i = 0; i < this.count; i++) {
       const nameOff = this.nameOffset(i);
@@ -362,7 +370,10 @@ export class SymbolTableView {
   name(i: number): string {
     const off = this.nameOffset(i);
     if (off === 0) return '';
-    return this.strtab.slice(off, this.strtab.indexOf('\0', off));
+    // Decoded name by name: callers ask for a few names of a table (a module's file names) or for
+    // each once, and decoding a whole kernel's 37 MB of string tables cost more than that.
+    const b = this.strtabBuffer;
+    return b.toString('latin1', off, b.indexOf(0, off));
   }
   info(i: number): number {
     return this.d.u8(i * this.entsize + this.f.info);

@@ -63,11 +63,6 @@ function nameStartsWith(bytes: Uint8Array, at: number, prefix: string): boolean 
   return true;
 }
 
-/** The raw bytes of a symbol table's string table, to copy names from without making strings. */
-function strtabBytes(reader: ElfReader, v: SymbolTableView): Uint8Array {
-  return reader.data(reader.sections[v.section.link]);
-}
-
 /** Export flavour from the section a `__ksymtab_<name>` entry sits in (Linux < 6.5 layout). */
 function exportTypeOf(sectionName: string): string {
   return sectionName.startsWith('__ksymtab_gpl') || sectionName.startsWith('___ksymtab_gpl') ? 'EXPORT_SYMBOL_GPL' : 'EXPORT_SYMBOL';
@@ -81,7 +76,7 @@ function exportTypeOf(sectionName: string): string {
  */
 export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols, rules: KallsymsRules): void {
   const v = symtabOf(reader, "a stripped vmlinux has no symbols; use the -dbg package's vmlinux, a System.map or a kallsyms dump");
-  const strtab = strtabBytes(reader, v);
+  const strtab = v.strtabBytes;
   into.reserve(v.count, strtab.length);
   const letterOf = typeLetters(reader, v);
   const listed: number[] = [];
@@ -204,7 +199,7 @@ export function readModuleSymbols(reader: ElfReader, path: string, into: (name: 
   const name = modinfo.get('name')?.[0] || moduleNameFromPath(path);
   const out = into(name);
   const v = symtabOf(reader, 'kernel modules always have one');
-  const strtab = strtabBytes(reader, v);
+  const strtab = v.strtabBytes;
   out.reserve(v.count, strtab.length);
   const letterOf = typeLetters(reader, v);
   const shnum = reader.header.shnum;
