@@ -5,7 +5,8 @@ import { BufferSource, ElfReader } from '../elf/reader.js';
 import { describe } from '../io/atomic-write.js';
 import { readTextInput } from '../io/read-file.js';
 import { DecompressError, MAX_DECOMPRESSED, compressionOf, decompress } from './decompress.js';
-import { addVmlinuxSymbols, readModuleSymbols, vmlinuxRelease } from './elf-symbols.js';
+import { readModuleSymbols } from './elf-symbols.js';
+import { readVmlinuxSymbols, readVmlinuxSymbolsAside } from './vmlinux-read.js';
 import { KernelDataError } from './errors.js';
 import { addKallsyms, addSystemMap } from './kallsyms-file.js';
 import { kallsymsRulesFor, kernelVersionOf } from './kallsyms-rules.js';
@@ -91,32 +92,26 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
   const map = new MemorySymbolMap();
   const problems: string[] = [];
   const given = [src.vmlinux && 'vmlinux', src.kallsyms && 'kallsyms', src.systemMap && 'System.map'].filter(Boolean);
+  if (given.length > 1) throw new KernelDataError(`give one source of vmlinux symbols, not ${given.join(' and ')}`);
   let release = src.release;
-  if (src.vmlinux) {
-    let source: FileSource;
-    try {
-      source = new FileSource(src.vmlinux);
-    } catch (e) {
-      throw new KernelDataError(`cannot read vmlinux ${src.vmlinux}: ${describe(e)}`);
-    }
-    try {
-      const reader = new ElfReader(source, src.vmlinux);
-      release ??= vmlinuxRelease(reader);
-      addVmlinuxSymbols(reader, map.objectFor(VMLINUX), kallsymsRulesFor(release));
-    } finally {
-      source.close();
-    }
-  }
+  const files = modulePaths(src.modules);
+  // With modules to read too, vmlinux is read on a worker thread meanwhile.
+  const vmlinux = src.vmlinux
+    ? files.length > 0
+      ? readVmlinuxSymbolsAside(src.vmlinux, release)
+      : Promise.resolve(readVmlinuxSymbols(src.vmlinux, release))
+    : undefined;
+  // Settled later; a failure of the modules must not leave it unhandled.
+  vmlinux?.catch(() => {});
+  // The object is made first so that it stays the first, as it was when read here.
+  if (vmlinux) map.objectFor(VMLINUX);
   if (src.kallsyms) {
-    if (src.vmlinux) throw new KernelDataError(`give one source of vmlinux symbols, not ${given.join(' and ')}`);
     addKallsyms(map, readTextInput(src.kallsyms, 'kallsyms dump'), src.kallsyms);
   }
   if (src.systemMap) {
-    if (given.length > 1) throw new KernelDataError(`give one source of vmlinux symbols, not ${given.join(' and ')}`);
     addSystemMap(map, readTextInput(src.systemMap, 'System.map'), src.systemMap, kallsymsRulesFor(release));
   }
 
-  const files = modulePaths(src.modules);
   const fromFile = new Map<string, string>();
   for (let i = 0; i < files.length; i++) {
     const path = files[i];
@@ -143,6 +138,11 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
     src.progress?.(i + 1, files.length);
   }
 
+  if (vmlinux) {
+    const read = await vmlinux;
+    map.adopt(read.symbols);
+    release = read.release;
+  }
   if (src.symvers) {
     for (const exp of parseSymvers(readTextInput(src.symvers, 'Module.symvers'), src.symvers).values()) {
       map.object(exp.object)?.exports.set(exp.name, exp.exportType);

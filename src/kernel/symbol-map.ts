@@ -59,6 +59,20 @@ export interface KernelSymbolMap {
   exporter(name: string): { object: string; exportType: string } | undefined;
 }
 
+/** An ObjectSymbols as data, to move between threads. */
+export interface ObjectSymbolsData {
+  name: string;
+  files: string[];
+  exports: Map<string, string>;
+  n: number;
+  nameData: Uint8Array<ArrayBuffer>;
+  starts: Uint32Array<ArrayBuffer>;
+  types: Uint8Array<ArrayBuffer>;
+  sizes: Float64Array<ArrayBuffer>;
+  listed: Uint8Array<ArrayBuffer>;
+  fileCol: Int32Array<ArrayBuffer>;
+}
+
 /** The initial, empty columns: nothing is ever written to them. */
 const noBytes = new Uint8Array(0);
 
@@ -95,6 +109,42 @@ export class ObjectSymbols implements ObjectQueries {
 
   get length(): number {
     return this.n;
+  }
+
+  /**
+   * The table as structured-clonable data and the buffers to move rather than copy, for a table
+   * built on another thread (see fromData).
+   */
+  toData(): { data: ObjectSymbolsData; transfer: ArrayBuffer[] } {
+    const data: ObjectSymbolsData = {
+      name: this.name,
+      files: this.files,
+      exports: this.exports,
+      n: this.n,
+      nameData: this.nameData.subarray(0, this.nameEnd),
+      starts: this.starts.subarray(0, this.n + 1),
+      types: this.typeCol.subarray(0, this.n),
+      sizes: this.sizeCol.subarray(0, this.n),
+      listed: this.listedCol.subarray(0, this.n),
+      fileCol: this.fileCol.subarray(0, this.n),
+    };
+    const columns = [data.nameData, data.starts, data.types, data.sizes, data.listed, data.fileCol];
+    return { data, transfer: [...new Set(columns.map((c) => c.buffer))] };
+  }
+
+  static fromData(d: ObjectSymbolsData): ObjectSymbols {
+    const o = new ObjectSymbols(d.name);
+    for (const f of d.files) o.fileId(f);
+    for (const [k, v] of d.exports) o.exports.set(k, v);
+    o.n = d.n;
+    o.nameData = d.nameData;
+    o.nameEnd = d.nameData.length;
+    o.starts = d.starts;
+    o.typeCol = d.types;
+    o.sizeCol = d.sizes;
+    o.listedCol = d.listed;
+    o.fileCol = d.fileCol;
+    return o;
   }
 
   /** Add a symbol (names are latin1: one byte per character); `file` is its source file or ''. */
@@ -349,6 +399,12 @@ export class MemorySymbolMap implements KernelSymbolMap {
       this.changed();
     }
     return o;
+  }
+
+  /** Put a table built elsewhere in, replacing any of the same name. */
+  adopt(o: ObjectSymbols): void {
+    this.objects.set(o.name, o);
+    this.changed();
   }
 
   /** Remove an object (a module file replacing what a kallsyms dump said of it). */
