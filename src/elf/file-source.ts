@@ -12,19 +12,21 @@ export class FileSource implements ByteSource {
   readonly size: number;
   private fd: number;
   private readonly cache = new Map<string, Uint8Array>();
-  /** The file's last bytes, read at once when asked for (see `tail`). */
+  /** The file's first and last bytes, each read whole when first asked for (see `ends`). */
+  private head: Uint8Array | undefined;
   private tail: Uint8Array | undefined;
+  private readonly headEnd: number;
   private readonly tailStart: number;
 
   /**
-   * `tail`: the first read that falls in the file's last `tail` bytes reads them all. Linkers put the symbol and
-   * string tables and the section headers at the end of an object, so for a kernel module (one
-   * of 4,000 read in a row) one read serves most of what a symbol reader asks for, where a read per
-   * table cost as much as the tables' contents.
+   * `ends`: the first read within the file's first (or last) `ends` bytes reads them all. The ELF
+   * header is at the start; linkers put the symbol and string tables and the section headers at
+   * the end. For a kernel module, one of 4,000 read in a row, two reads then serve most of what a
+   * symbol reader asks for, where a read per table and header cost as much as their contents.
    */
   constructor(
     readonly path: string,
-    options: { tail?: number } = {},
+    options: { ends?: number } = {},
   ) {
     // O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused.
     this.fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -34,7 +36,9 @@ export class FileSource implements ByteSource {
       throw notRegularFile(st);
     }
     this.size = st.size;
-    this.tailStart = options.tail ? Math.max(0, this.size - options.tail) : this.size;
+    const ends = options.ends ?? 0;
+    this.headEnd = Math.min(ends, this.size);
+    this.tailStart = Math.max(this.headEnd, this.size - ends);
   }
 
   read(offset: number, length: number): Uint8Array {
@@ -42,7 +46,11 @@ export class FileSource implements ByteSource {
     if (!(offset >= 0 && length >= 0 && offset + length <= this.size)) {
       throw new ElfError('format', `range ${offset}+${length} lies outside the file (${this.size} bytes)`, { file: this.path });
     }
-    if (offset >= this.tailStart && length > 0) {
+    if (offset + length <= this.headEnd) {
+      this.head ??= this.readRange(0, this.headEnd);
+      return this.head.subarray(offset, offset + length);
+    }
+    if (offset >= this.tailStart && offset < this.size) {
       this.tail ??= this.readRange(this.tailStart, this.size - this.tailStart);
       return this.tail.subarray(offset - this.tailStart, offset - this.tailStart + length);
     }
@@ -56,7 +64,7 @@ export class FileSource implements ByteSource {
 
   private readRange(offset: number, length: number): Uint8Array {
     // Not zeroed first: a short read (the file shrank) is cut off below, never shown.
-    const buf = Buffer.allocUnsafeSlow(length);
+    const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, buf, done, length - done, offset + done);
@@ -70,6 +78,7 @@ export class FileSource implements ByteSource {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
     this.cache.clear();
+    this.head = undefined;
     this.tail = undefined;
   }
 }

@@ -59,7 +59,7 @@ async function openModule(path: string): Promise<{ reader: ElfReader; close(): v
   try {
     // Half of Debian 6.1's modules have their symbol and string tables and section headers in the
     // last 16 KiB (a quarter of them are under 16 KiB whole); the others read their big tables apart.
-    source = new FileSource(path, { tail: 16 * 1024 });
+    source = new FileSource(path, { ends: 16 * 1024 });
   } catch (e) {
     throw new KernelDataError(`cannot read module ${path}: ${describe(e)}`);
   }

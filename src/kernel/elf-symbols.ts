@@ -12,7 +12,7 @@ import {
 import type { ElfReader, SymbolTableView } from '../elf/reader.js';
 import { KernelDataError } from './errors.js';
 import { type KallsymsRules, compareNmOrder, compareSameAddress, isModuleCoreSymbol, nmType } from './kallsyms-rules.js';
-import { moduleNameFromPath, parseModinfo } from './modinfo.js';
+import { modinfoValue, moduleNameFromPath } from './modinfo.js';
 import type { ObjectSymbols } from './symbol-map.js';
 
 function symtabOf(reader: ElfReader, what: string): SymbolTableView {
@@ -182,21 +182,15 @@ export function vmlinuxRelease(reader: ElfReader): string | undefined {
   return undefined;
 }
 
-export interface ModuleSymbols {
-  /** The module's name as the kernel knows it (.modinfo `name=`, else from the file name). */
-  name: string;
-  modinfo: Map<string, string[]>;
-}
-
 /**
  * A module's defined symbols in symbol table order, which is the order the kernel walks when it
  * counts positions; the ones that do not survive the module's init (see isModuleCoreSymbol) are
  * kept with no position.
  */
-export function readModuleSymbols(reader: ElfReader, path: string, into: (name: string) => ObjectSymbols): ModuleSymbols {
-  const modinfoSec = reader.sectionByName('.modinfo');
-  const modinfo = modinfoSec ? parseModinfo(reader.data(modinfoSec)) : new Map<string, string[]>();
-  const name = modinfo.get('name')?.[0] || moduleNameFromPath(path);
+export function readModuleSymbols(reader: ElfReader, path: string, into: (name: string) => ObjectSymbols): void {
+  const modinfo = reader.sectionByName('.modinfo');
+  // The module's name as the kernel knows it: .modinfo `name=`, else from the file name.
+  const name = (modinfo && modinfoValue(reader.data(modinfo), 'name')) || moduleNameFromPath(path);
   const out = into(name);
   const v = symtabOf(reader, 'kernel modules always have one');
   const strtab = v.strtabBytes;
@@ -204,6 +198,8 @@ export function readModuleSymbols(reader: ElfReader, path: string, into: (name: 
   const letterOf = typeLetters(reader, v);
   const shnum = reader.header.shnum;
   const percpu = reader.sections.find((s) => s.name === '.data..percpu' && s.flags & SHF_ALLOC)?.index ?? -1;
+  // Per raw section index: 1 if its named symbols stay in kallsyms, 0 if not, -1 not asked yet.
+  const coreBySection = new Int8Array(shnum).fill(-1);
   let file = '';
   // The current source file's id, given when a symbol first names it: the table lists no file
   // without symbols.
@@ -222,19 +218,23 @@ export function readModuleSymbols(reader: ElfReader, path: string, into: (name: 
     // The kernel tests the raw 16-bit st_shndx (kernel/module/kallsyms.c), escapes included.
     const raw = v.rawShndx(i);
     const sec = raw < shnum ? reader.sections[raw] : undefined;
-    const core = isModuleCoreSymbol({
-      nameOffset,
-      shndx: raw,
-      shnum,
-      sectionFlags: sec?.flags ?? 0,
-      sectionName: sec?.name ?? '',
-      isPercpu: raw === percpu,
-    });
+    let core = raw < shnum ? coreBySection[raw] === 1 : false;
+    if (raw < shnum && coreBySection[raw] < 0) {
+      // The rule depends on the name only by its being there, which the loop has checked.
+      core = isModuleCoreSymbol({
+        nameOffset,
+        shndx: raw,
+        shnum,
+        sectionFlags: sec?.flags ?? 0,
+        sectionName: sec?.name ?? '',
+        isPercpu: raw === percpu,
+      });
+      coreBySection[raw] = core ? 1 : 0;
+    }
     if (sec && nameStartsWith(strtab, nameOffset, '__ksymtab_'))
       out.exports.set(v.name(i).slice('__ksymtab_'.length), exportTypeOf(sec.name));
     const local = v.bind(i) === STB_LOCAL && file !== '';
     if (local && fileId < 0) fileId = out.fileId(file);
     out.addFromStrtab(strtab, nameOffset, letterOf(i).charCodeAt(0), v.sizeNumber(i), core, local ? fileId : -1);
   }
-  return { name, modinfo };
 }

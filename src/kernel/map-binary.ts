@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { KernelDataError } from './errors.js';
 import { IndexedSymbolMap, bucketCount } from './map-index.js';
-import { bytesEqual, hashBytes, hashString } from './name-hash.js';
+import { bytesEqual, hashString } from './name-hash.js';
 import { TextWriter } from './map-format.js';
 import type { MemorySymbolMap } from './symbol-map.js';
 
@@ -131,7 +131,9 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
     exports,
     files,
     meta: map.meta.size,
-    symBuckets: bucketCount(symbols),
+    // A bucket per four symbols: the head table, filled in random order, stays a quarter of the
+    // size (a megabyte for a whole kernel), and a query reads about four names.
+    symBuckets: bucketCount(symbols >> 2),
     expBuckets: bucketCount(exports),
     strings: nameBytes + otherStrings.length,
   };
@@ -165,12 +167,15 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
   symName[s] = nameAt;
   // Chains built back to front, each symbol put before the later ones of its bucket: one random
   // access per symbol instead of a head and a tail (the tables are megabytes, the accesses misses).
-  const names = new Uint8Array(out.buffer, out.byteOffset + l.strings, nameBytes);
   const mask = c.symBuckets - 1;
-  for (s = symbols - 1; s >= 0; s--) {
-    const b = hashBytes(names, symName[s], symName[s + 1]) & mask;
-    next[s] = heads[b];
-    heads[b] = s;
+  s = symbols;
+  for (let r = objects.length - 1; r >= 0; r--) {
+    const hashes = objects[r].columns.hashes;
+    for (let i = hashes.length - 1; i >= 0; i--) {
+      const b = hashes[i] & mask;
+      next[--s] = heads[b];
+      heads[b] = s;
+    }
   }
   u32(l.expFields, expFields.length).set(expFields);
   const expNext = i32(l.expNext, exports);

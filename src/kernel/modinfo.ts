@@ -13,6 +13,23 @@ export function parseModinfo(bytes: Uint8Array): Map<string, string[]> {
   return out;
 }
 
+/**
+ * The first value of `key` in a module's `.modinfo` section (`key=value` strings separated by
+ * NULs), read in place: a whole kernel's 4,000 modules are asked for one key each.
+ */
+export function modinfoValue(bytes: Uint8Array, key: string): string | undefined {
+  const prefix = Buffer.from(`${key}=`, 'latin1');
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let at = 0; at < b.length; ) {
+    let end = b.indexOf(0, at);
+    if (end < 0) end = b.length;
+    if (end - at >= prefix.length && b.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0)
+      return b.toString('latin1', at + prefix.length, end);
+    at = end + 1;
+  }
+  return undefined;
+}
+
 /** The name the kernel gives a module: KBUILD_MODNAME, i.e. the file name with '-' made '_'. */
 export function moduleNameFromPath(path: string): string {
   const base = path.slice(path.lastIndexOf('/') + 1);

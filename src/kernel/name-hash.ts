@@ -1,10 +1,4 @@
-/** FNV-1a, 32 bits, over latin1 bytes: the hash both the binary format and the text index use. */
-export function hashBytes(b: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  return h >>> 0;
-}
-
+/** FNV-1a, 32 bits, over a name's latin1 bytes: the hash both the binary format and the text index use. */
 export function hashString(s: string): number {
   let h = 0x811c9dc5 | 0;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);

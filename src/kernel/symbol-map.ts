@@ -3,7 +3,7 @@
  * counts them. Held column-wise: a distribution kernel has close to a million symbols.
  */
 
-import { bytesEqual, hashBytes, hashString } from './name-hash.js';
+import { bytesEqual, hashString } from './name-hash.js';
 
 export const VMLINUX = 'vmlinux';
 
@@ -71,6 +71,7 @@ export interface ObjectSymbolsData {
   sizes: Float64Array<ArrayBuffer>;
   listed: Uint8Array<ArrayBuffer>;
   fileCol: Int32Array<ArrayBuffer>;
+  hashes: Uint32Array<ArrayBuffer>;
 }
 
 /** The initial, empty columns: nothing is ever written to them. */
@@ -93,6 +94,8 @@ export class ObjectSymbols implements ObjectQueries {
   private sizeCol = new Float64Array(0);
   private listedCol = noBytes;
   private fileCol = new Int32Array(0);
+  /** Each name's hash (name-hash.ts), made while its bytes are copied in, for the indexes. */
+  private hashCol = new Uint32Array(0);
   private n = 0;
   /** Per symbol: its position; the first symbol of its name; per first symbol, its listed count. */
   private positions: Int32Array | undefined;
@@ -127,8 +130,9 @@ export class ObjectSymbols implements ObjectQueries {
       sizes: this.sizeCol.subarray(0, this.n),
       listed: this.listedCol.subarray(0, this.n),
       fileCol: this.fileCol.subarray(0, this.n),
+      hashes: this.hashCol.subarray(0, this.n),
     };
-    const columns = [data.nameData, data.starts, data.types, data.sizes, data.listed, data.fileCol];
+    const columns = [data.nameData, data.starts, data.types, data.sizes, data.listed, data.fileCol, data.hashes];
     return { data, transfer: [...new Set(columns.map((c) => c.buffer))] };
   }
 
@@ -144,6 +148,7 @@ export class ObjectSymbols implements ObjectQueries {
     o.sizeCol = d.sizes;
     o.listedCol = d.listed;
     o.fileCol = d.fileCol;
+    o.hashCol = d.hashes;
     return o;
   }
 
@@ -153,7 +158,7 @@ export class ObjectSymbols implements ObjectQueries {
     const d = this.nameData;
     const start = this.nameEnd;
     for (let k = 0; k < name.length; k++) d[start + k] = name.charCodeAt(k);
-    this.push(start + name.length, type.charCodeAt(0), size, listed, file === '' ? -1 : this.fileId(file));
+    this.push(start + name.length, hashString(name), type.charCodeAt(0), size, listed, file === '' ? -1 : this.fileId(file));
   }
 
   /**
@@ -166,8 +171,14 @@ export class ObjectSymbols implements ObjectQueries {
     this.reserve(1, end - start);
     const d = this.nameData;
     let o = this.nameEnd;
-    for (let k = start; k < end; k++) d[o++] = bytes[k];
-    this.push(o, typeCode, size, listed, file);
+    // FNV-1a as hashString computes it, in the copy loop: the indexes need every name's hash.
+    let h = 0x811c9dc5 | 0;
+    for (let k = start; k < end; k++) {
+      const c = bytes[k];
+      d[o++] = c;
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    this.push(o, h >>> 0, typeCode, size, listed, file);
   }
 
   /**
@@ -192,11 +203,13 @@ export class ObjectSymbols implements ObjectQueries {
       this.sizeCol = grow(this.sizeCol, (k) => new Float64Array(k), cap);
       this.listedCol = grow(this.listedCol, (k) => new Uint8Array(k), cap);
       this.fileCol = grow(this.fileCol, (k) => new Int32Array(k), cap);
+      this.hashCol = grow(this.hashCol, (k) => new Uint32Array(k), cap);
     }
   }
 
-  private push(nameEnd: number, typeCode: number, size: number, listed: boolean, file: number): void {
+  private push(nameEnd: number, hash: number, typeCode: number, size: number, listed: boolean, file: number): void {
     const i = this.n++;
+    this.hashCol[i] = hash;
     this.nameEnd = nameEnd;
     this.starts[i + 1] = nameEnd;
     this.typeCol[i] = typeCode;
@@ -243,6 +256,7 @@ export class ObjectSymbols implements ObjectQueries {
     sizes: Float64Array;
     listed: Uint8Array;
     files: Int32Array;
+    hashes: Uint32Array;
   } {
     const n = this.n;
     return {
@@ -252,6 +266,7 @@ export class ObjectSymbols implements ObjectQueries {
       sizes: this.sizeCol.subarray(0, n),
       listed: this.listedCol.subarray(0, n),
       files: this.fileCol.subarray(0, n),
+      hashes: this.hashCol.subarray(0, n),
     };
   }
 
@@ -351,7 +366,7 @@ export class ObjectSymbols implements ObjectQueries {
       const start = st[i];
       const len = st[i + 1] - start;
       let first = i;
-      for (let k = hashBytes(d, start, start + len) & mask; ; k = (k + 1) & mask) {
+      for (let k = this.hashCol[i] & mask; ; k = (k + 1) & mask) {
         const e = slots[k];
         if (e === 0) {
           slots[k] = i + 1;
