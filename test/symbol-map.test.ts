@@ -7,7 +7,9 @@ import { describe, test } from 'node:test';
 import { buildSymbolMap } from '../src/kernel/build-map.js';
 import { formatMap, parseMap } from '../src/kernel/map-format.js';
 import { loadMap } from '../src/kernel/map-load.js';
-import { VMLINUX } from '../src/kernel/symbol-map.js';
+import { findModules } from '../src/kernel/module-files.js';
+import { type ObjectSymbols, VMLINUX } from '../src/kernel/symbol-map.js';
+import { readSymbolFiles } from '../src/kernel/symbol-files.js';
 import { compile, requireDebianKernel, runCliInProcess, tempDir } from './helpers.js';
 
 const dir = tempDir();
@@ -185,6 +187,39 @@ describe("Debian's kernel (kallsyms dumped from it under qemu, its modules and M
     }
     for (const n of seen.values()) if (n > 1) duplicated++;
     assert.ok(duplicated > 1000, `${duplicated} duplicated vmlinux names`);
+  });
+
+  test('modules read on a worker thread: each module as read here, failures in file order', async () => {
+    // 300 of Debian's modules with two broken files among them, all left to the worker.
+    const all = findModules(kernel.modules)
+      .filter((_, i) => i % 10 === 0)
+      .slice(0, 300);
+    assert.equal(all.length, 300);
+    const broken = [join(dir, 'broken-a.ko'), join(dir, 'broken-b.ko')];
+    writeFileSync(broken[0], 'not an elf');
+    writeFileSync(broken[1], 'not an elf either');
+    const files = [...all.slice(0, 100), broken[1], ...all.slice(100, 200), broken[0], ...all.slice(200)];
+    const stopped = await readSymbolFiles(undefined, undefined, files, false, undefined, false);
+    assert.match((stopped.modules[100] as { problem: string }).problem, /broken-b\.ko: not an ELF file/);
+    assert.ok(
+      stopped.modules.slice(0, 100).every((m) => m && !('problem' in m)),
+      'every module before the failure is read',
+    );
+    const aside = await readSymbolFiles(undefined, undefined, files, true, undefined, false);
+    const here = await readSymbolFiles(undefined, undefined, files, true);
+    assert.deepEqual(
+      aside.modules.map((m, i) => (m && 'problem' in m ? i : undefined)).filter((i) => i !== undefined),
+      [100, 201],
+    );
+    for (const i of [0, 150, 301]) {
+      const a = here.modules[i] as ObjectSymbols;
+      const b = aside.modules[i] as ObjectSymbols;
+      assert.equal(b.name, a.name);
+      assert.deepEqual(b.names, a.names, a.name);
+      assert.deepEqual([...b.listed], [...a.listed], a.name);
+      assert.deepEqual([...b.exports], [...a.exports], a.name);
+      assert.deepEqual(b.files, a.files, a.name);
+    }
   });
 
   test('both formats round-trip; ours keeps positions, types, sizes, exports', async () => {

@@ -1,12 +1,7 @@
 import { type Stats, statSync } from 'node:fs';
-import { ElfError } from '../elf/errors.js';
-import { FileSource } from '../elf/file-source.js';
-import { BufferSource, ElfReader } from '../elf/reader.js';
 import { describe } from '../io/atomic-write.js';
 import { readTextInput } from '../io/read-file.js';
-import { DecompressError, MAX_DECOMPRESSED, compressionOf, decompress } from './decompress.js';
-import { readModuleSymbols } from './elf-symbols.js';
-import { readVmlinuxSymbols, readVmlinuxSymbolsAside } from './vmlinux-read.js';
+import { readSymbolFiles } from './symbol-files.js';
 import { KernelDataError } from './errors.js';
 import { addKallsyms, addSystemMap } from './kallsyms-file.js';
 import { kallsymsRulesFor, kernelVersionOf } from './kallsyms-rules.js';
@@ -53,41 +48,6 @@ function modulePaths(entries: string[]): string[] {
   return out;
 }
 
-/** Open a module for reading: by range when plain, whole and decompressed (up to a limit) when compressed. */
-async function openModule(path: string): Promise<{ reader: ElfReader; close(): void }> {
-  let source: FileSource;
-  try {
-    // Half of Debian 6.1's modules have their symbol and string tables and section headers in the
-    // last 16 KiB (a quarter of them are under 16 KiB whole); the others read their big tables apart.
-    source = new FileSource(path, { ends: 16 * 1024 });
-  } catch (e) {
-    throw new KernelDataError(`cannot read module ${path}: ${describe(e)}`);
-  }
-  const magic = source.read(0, Math.min(6, source.size));
-  const kind = compressionOf(magic);
-  if (kind === 'none') {
-    try {
-      return { reader: new ElfReader(source, path), close: () => source.close() };
-    } catch (e) {
-      // A module refused while its headers are read must not keep its descriptor (--keep-going reads thousands).
-      source.close();
-      throw e;
-    }
-  }
-  let bytes: Uint8Array;
-  try {
-    // A compressed file bigger than the limit cannot decompress to less: refused unread.
-    if (source.size > MAX_DECOMPRESSED) throw new DecompressError(`${source.size} bytes, more than a module may be (${MAX_DECOMPRESSED})`);
-    bytes = await decompress(source.read(0, source.size));
-  } catch (e) {
-    if (!(e instanceof DecompressError)) throw e;
-    throw new KernelDataError(`${path}: cannot decompress (${kind}): ${e.message}`);
-  } finally {
-    source.close();
-  }
-  return { reader: new ElfReader(new BufferSource(bytes), path), close: () => {} };
-}
-
 export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
   const map = new MemorySymbolMap();
   const problems: string[] = [];
@@ -95,16 +55,11 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
   if (given.length > 1) throw new KernelDataError(`give one source of vmlinux symbols, not ${given.join(' and ')}`);
   let release = src.release;
   const files = modulePaths(src.modules);
-  // With modules to read too, vmlinux is read on a worker thread meanwhile.
-  const vmlinux = src.vmlinux
-    ? files.length > 0
-      ? readVmlinuxSymbolsAside(src.vmlinux, release)
-      : Promise.resolve(readVmlinuxSymbols(src.vmlinux, release))
-    : undefined;
-  // Settled later; a failure of the modules must not leave it unhandled.
-  vmlinux?.catch(() => {});
-  // The object is made first so that it stays the first, as it was when read here.
-  if (vmlinux) map.objectFor(VMLINUX);
+  const read = readSymbolFiles(src.vmlinux, release, files, !!src.keepGoing, src.progress);
+  // Settled below; a failure of the text sources first must not leave it unhandled.
+  read.catch(() => {});
+  // The object is made first so that it stays the first, as it was when read on this thread.
+  if (src.vmlinux) map.objectFor(VMLINUX);
   if (src.kallsyms) {
     addKallsyms(map, readTextInput(src.kallsyms, 'kallsyms dump'), src.kallsyms);
   }
@@ -112,37 +67,34 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
     addSystemMap(map, readTextInput(src.systemMap, 'System.map'), src.systemMap, kallsymsRulesFor(release));
   }
 
+  const { vmlinux, modules } = await read;
+  if (vmlinux) {
+    map.adopt(vmlinux.symbols);
+    release = vmlinux.release;
+  }
   const fromFile = new Map<string, string>();
   for (let i = 0; i < files.length; i++) {
     const path = files[i];
-    try {
-      const { reader, close } = await openModule(path);
-      try {
-        readModuleSymbols(reader, path, (name) => {
-          const earlier = fromFile.get(name);
-          if (earlier) throw new KernelDataError(`${path}: module '${name}' was already read from ${earlier}`);
-          fromFile.set(name, path);
-          // A module file knows more (types, sizes, source files) than a kallsyms dump.
-          map.drop(name);
-          return map.objectFor(name);
-        });
-      } finally {
-        close();
-      }
-    } catch (e) {
-      if (!(e instanceof ElfError || e instanceof KernelDataError)) throw e;
-      const msg = e instanceof ElfError ? e.inFile(path).message : e.message;
-      if (!src.keepGoing) throw new KernelDataError(`${msg} (use --keep-going to skip unreadable modules)`);
-      problems.push(msg);
+    const m = modules[i];
+    // Not reached: an earlier module failed (and that one is reported).
+    if (!m) continue;
+    if ('problem' in m) {
+      if (!src.keepGoing) throw new KernelDataError(`${m.problem} (use --keep-going to skip unreadable modules)`);
+      problems.push(m.problem);
+      continue;
     }
-    src.progress?.(i + 1, files.length);
+    const earlier = fromFile.get(m.name);
+    if (earlier) {
+      const problem = `${path}: module '${m.name}' was already read from ${earlier}`;
+      if (!src.keepGoing) throw new KernelDataError(`${problem} (use --keep-going to skip unreadable modules)`);
+      problems.push(problem);
+      continue;
+    }
+    fromFile.set(m.name, path);
+    // A module file knows more (types, sizes, source files) than a kallsyms dump.
+    map.adopt(m);
   }
 
-  if (vmlinux) {
-    const read = await vmlinux;
-    map.adopt(read.symbols);
-    release = read.release;
-  }
   if (src.symvers) {
     for (const exp of parseSymvers(readTextInput(src.symvers, 'Module.symvers'), src.symvers).values()) {
       map.object(exp.object)?.exports.set(exp.name, exp.exportType);
