@@ -80,22 +80,34 @@ function layout(c: Counts) {
 
 export function formatBinaryMap(map: MemorySymbolMap): Buffer {
   const objects = map.orderedObjects;
+  const columns = objects.map((o) => o.columns);
   let symbols = 0;
   let exports = 0;
   let files = 0;
   let nameBytes = 0;
-  for (const o of objects) {
+  objects.forEach((o, r) => {
     symbols += o.length;
     exports += o.exports.size;
     files += o.files.length;
-    nameBytes += o.columns.names.length;
-  }
+    nameBytes += columns[r].names.length;
+  });
   // Symbol names first, back to back (copied from the objects' columns), then everything else.
   const strings = new TextWriter();
   /** Append a string's offset and length to `fields`, and its bytes to the string table. */
   const str = (fields: number[], v: string): void => {
     fields.push(nameBytes + strings.length, v.length);
     strings.text(v);
+  };
+  /** The same, for strings many records share (export types): written once. */
+  const shared = new Map<string, number>();
+  const sharedStr = (fields: number[], v: string): void => {
+    let at = shared.get(v);
+    if (at === undefined) {
+      at = nameBytes + strings.length;
+      shared.set(v, at);
+      strings.text(v);
+    }
+    fields.push(at, v.length);
   };
   const objectFields: number[] = [];
   const fileFields: number[] = [];
@@ -110,7 +122,7 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
     for (const f of o.files) str(fileFields, f);
     for (const [name, type] of o.exports) {
       str(expFields, name);
-      str(expFields, type);
+      sharedStr(expFields, type);
       expFields.push(id);
       expNames.push(name);
     }
@@ -152,16 +164,15 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
   const heads = i32(l.symHeads, c.symBuckets).fill(-1);
   let s = 0;
   let nameAt = 0;
-  for (const o of objects) {
-    const col = o.columns;
+  for (const col of columns) {
     out.set(col.names, l.strings + nameAt);
-    for (let i = 0; i < o.length; i++) symName[s + i] = nameAt + col.nameStarts[i];
+    for (let i = 0; i < col.types.length; i++) symName[s + i] = nameAt + col.nameStarts[i];
     file.set(col.files, s);
     size.set(col.sizes, s);
     out.set(col.types, l.symType + s);
     // A listed symbol's column value is LISTED, the flag itself.
     out.set(col.listed, l.symFlags + s);
-    s += o.length;
+    s += col.types.length;
     nameAt += col.names.length;
   }
   symName[s] = nameAt;
@@ -170,7 +181,7 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
   const mask = c.symBuckets - 1;
   s = symbols;
   for (let r = objects.length - 1; r >= 0; r--) {
-    const hashes = objects[r].columns.hashes;
+    const hashes = columns[r].hashes;
     for (let i = hashes.length - 1; i >= 0; i--) {
       const b = hashes[i] & mask;
       next[--s] = heads[b];
