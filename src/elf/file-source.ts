@@ -12,21 +12,26 @@ export class FileSource implements ByteSource {
   readonly size: number;
   private fd: number;
   private readonly cache = new Map<string, Uint8Array>();
-  /** The file's first and last bytes, each read whole when first asked for (see `ends`). */
+  /** The file's first and last bytes, each read whole when first asked for (see the constructor). */
   private head: Uint8Array | undefined;
   private tail: Uint8Array | undefined;
   private readonly headEnd: number;
   private readonly tailStart: number;
+  private readonly scratch: ReadScratch | undefined;
 
   /**
-   * `ends`: the first read within the file's first (or last) `ends` bytes reads them all. The ELF
-   * header is at the start; linkers put the symbol and string tables and the section headers at
-   * the end. For a kernel module, one of 4,000 read in a row, two reads then serve most of what a
-   * symbol reader asks for, where a read per table and header cost as much as their contents.
+   * `head`, `tail`: the first read within the file's first `head` (or last `tail`) bytes reads
+   * them all. The ELF header is at the start; linkers put the symbol and string tables and the
+   * section headers at the end. For a kernel module, one of 4,000 read in a row, two reads then
+   * serve most of what a symbol reader asks for, where a read per table and header cost as much as
+   * their contents. `scratch`: where those two blocks are read, shared by the sources a caller
+   * reads one after the other: views of this source's blocks are valid until the next source
+   * given the same scratch reads its own (fresh buffers for each of 4,000 files cost more in page
+   * faults than their reads).
    */
   constructor(
     readonly path: string,
-    options: { ends?: number } = {},
+    options: { head?: number; tail?: number; scratch?: ReadScratch } = {},
   ) {
     // O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused.
     this.fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -36,9 +41,9 @@ export class FileSource implements ByteSource {
       throw notRegularFile(st);
     }
     this.size = st.size;
-    const ends = options.ends ?? 0;
-    this.headEnd = Math.min(ends, this.size);
-    this.tailStart = Math.max(this.headEnd, this.size - ends);
+    this.headEnd = Math.min(options.head ?? 0, this.size);
+    this.tailStart = Math.max(this.headEnd, this.size - (options.tail ?? 0));
+    this.scratch = options.scratch;
   }
 
   read(offset: number, length: number): Uint8Array {
@@ -47,11 +52,11 @@ export class FileSource implements ByteSource {
       throw new ElfError('format', `range ${offset}+${length} lies outside the file (${this.size} bytes)`, { file: this.path });
     }
     if (offset + length <= this.headEnd) {
-      this.head ??= this.readRange(0, this.headEnd);
+      this.head ??= this.readRange(0, this.headEnd, this.scratch && 'head');
       return this.head.subarray(offset, offset + length);
     }
     if (offset >= this.tailStart && offset < this.size) {
-      this.tail ??= this.readRange(this.tailStart, this.size - this.tailStart);
+      this.tail ??= this.readRange(this.tailStart, this.size - this.tailStart, this.scratch && 'tail');
       return this.tail.subarray(offset - this.tailStart, offset - this.tailStart + length);
     }
     const key = `${offset}:${length}`;
@@ -62,16 +67,22 @@ export class FileSource implements ByteSource {
     return out;
   }
 
-  private readRange(offset: number, length: number): Uint8Array {
-    // Not zeroed first: a short read (the file shrank) is cut off below, never shown.
-    const buf = Buffer.allocUnsafe(length);
+  private readRange(offset: number, length: number, block?: 'head' | 'tail'): Uint8Array {
+    let buf: Uint8Array;
+    if (block && this.scratch) {
+      if (this.scratch[block].length < length) this.scratch[block] = Buffer.allocUnsafeSlow(length);
+      buf = this.scratch[block];
+    } else {
+      // Not zeroed first: a short read (the file shrank) is cut off below, never shown.
+      buf = Buffer.allocUnsafe(length);
+    }
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, buf, done, length - done, offset + done);
       if (n === 0) break;
       done += n;
     }
-    return done === length ? buf : buf.subarray(0, done);
+    return done === buf.length ? buf : buf.subarray(0, done);
   }
 
   close(): void {
@@ -81,4 +92,10 @@ export class FileSource implements ByteSource {
     this.head = undefined;
     this.tail = undefined;
   }
+}
+
+/** Buffers FileSources read their head and tail blocks into, one after the other (see FileSource). */
+export interface ReadScratch {
+  head: Uint8Array;
+  tail: Uint8Array;
 }

@@ -7,7 +7,7 @@
 import { extname } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ElfError, type ElfErrorKind } from '../elf/errors.js';
-import { FileSource } from '../elf/file-source.js';
+import { FileSource, type ReadScratch } from '../elf/file-source.js';
 import { BufferSource, ElfReader } from '../elf/reader.js';
 import { describe } from '../io/atomic-write.js';
 import { DecompressError, MAX_DECOMPRESSED, compressionOf, decompress } from './decompress.js';
@@ -41,13 +41,17 @@ export function readVmlinuxSymbols(path: string, release: string | undefined): V
   }
 }
 
+/** Each thread's blocks for the modules it reads, one after the other. */
+const scratch: ReadScratch = { head: new Uint8Array(0), tail: new Uint8Array(0) };
+
 /** Open a module for reading: by range when plain, whole and decompressed (up to a limit) when compressed. */
 async function openModule(path: string): Promise<{ reader: ElfReader; close(): void }> {
   let source: FileSource;
   try {
     // Half of Debian 6.1's modules have their symbol and string tables and section headers in the
-    // last 16 KiB (a quarter of them are under 16 KiB whole); the others read their big tables apart.
-    source = new FileSource(path, { ends: 16 * 1024 });
+    // last 16 KiB (a quarter of them are under 16 KiB whole); the others read their big tables
+    // apart. The head is the ELF header, and .modinfo for the small ones.
+    source = new FileSource(path, { head: 4096, tail: 16 * 1024, scratch });
   } catch (e) {
     throw new KernelDataError(`cannot read module ${path}: ${describe(e)}`);
   }
