@@ -1,15 +1,14 @@
 import { type Stats, statSync } from 'node:fs';
 import { ElfError } from '../elf/errors.js';
 import { FileSource } from '../elf/file-source.js';
-import { BufferSource, ElfReader } from '../elf/reader.js';
+import { ElfReader } from '../elf/reader.js';
 import { describe } from '../io/atomic-write.js';
 import { readTextInput } from '../io/read-file.js';
-import { DecompressError, MAX_DECOMPRESSED, compressionOf, decompress } from './decompress.js';
 import { addVmlinuxSymbols, readModuleSymbols, vmlinuxRelease } from './elf-symbols.js';
 import { KernelDataError } from './errors.js';
 import { addKallsyms, addSystemMap } from './kallsyms-file.js';
 import { kallsymsRulesFor, kernelVersionOf } from './kallsyms-rules.js';
-import { findModules } from './module-files.js';
+import { findModules, openModule } from './module-files.js';
 import { MemorySymbolMap, VMLINUX } from './symbol-map.js';
 import { parseSymvers } from './symvers.js';
 
@@ -50,39 +49,6 @@ function modulePaths(entries: string[]): string[] {
     else out.push(p);
   }
   return out;
-}
-
-/** Open a module for reading: by range when plain, whole and decompressed (up to a limit) when compressed. */
-async function openModule(path: string): Promise<{ reader: ElfReader; close(): void }> {
-  let source: FileSource;
-  try {
-    source = new FileSource(path);
-  } catch (e) {
-    throw new KernelDataError(`cannot read module ${path}: ${describe(e)}`);
-  }
-  const magic = source.read(0, Math.min(6, source.size));
-  const kind = compressionOf(magic);
-  if (kind === 'none') {
-    try {
-      return { reader: new ElfReader(source, path), close: () => source.close() };
-    } catch (e) {
-      // A module refused while its headers are read must not keep its descriptor (--keep-going reads thousands).
-      source.close();
-      throw e;
-    }
-  }
-  let bytes: Uint8Array;
-  try {
-    // A compressed file bigger than the limit cannot decompress to less: refused unread.
-    if (source.size > MAX_DECOMPRESSED) throw new DecompressError(`${source.size} bytes, more than a module may be (${MAX_DECOMPRESSED})`);
-    bytes = await decompress(source.read(0, source.size));
-  } catch (e) {
-    if (!(e instanceof DecompressError)) throw e;
-    throw new KernelDataError(`${path}: cannot decompress (${kind}): ${e.message}`);
-  } finally {
-    source.close();
-  }
-  return { reader: new ElfReader(new BufferSource(bytes), path), close: () => {} };
 }
 
 export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
