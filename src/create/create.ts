@@ -325,30 +325,29 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
           );
       const modLocation = ko?.locate(path, locals);
       const origByName = new Map((orig.symtab?.symbols ?? []).filter((s) => s.section && s.name).map((s) => [s.name, s]));
-      /** The shipped module's symbol a name of the unit stands for: its own local, else the module's global. */
-      const moduleIndex = (ko: ShippedModule, sym: string, definedInUnit: boolean): number | undefined => {
-        if (!definedInUnit || origByName.get(sym)?.bind !== STB_LOCAL) return ko.globalIndex(sym);
-        return ko.unitLocal(modLocation!, sym);
-      };
+      const isLocal = (sym: string, definedInUnit: boolean) => definedInUnit && origByName.get(sym)?.bind === STB_LOCAL;
+      /** The shipped module's symbol a name of the unit stands for: the unit's own local, else the module's global. */
+      const moduleIndex = (sym: string, definedInUnit: boolean): number | undefined =>
+        isLocal(sym, definedInUnit) ? ko!.unitLocal(modLocation!, sym) : ko!.globalIndex(sym);
       const positionOf = (sym: string, definedInUnit: boolean): number => {
         if (ko) {
-          const index = moduleIndex(ko, sym, definedInUnit);
+          const index = moduleIndex(sym, definedInUnit);
           if (index === undefined)
             throw new CreateError(
-              `${path}: '${sym}' is not in ${ko.path}'s symbols${definedInUnit ? " among the unit's" : ''} (discarded or renamed at link time?)`,
+              `${path}: '${sym}' is not in ${ko.path}'s symbols${isLocal(sym, definedInUnit) ? " among the unit's" : ''} (discarded or renamed at link time?)`,
             );
           return ko.position(index).position;
         }
-        const isLocal = definedInUnit && origByName.get(sym)?.bind === STB_LOCAL;
-        const addr = isLocal ? location!.locals.get(sym) : vmlinux().globalAddress(sym);
+        const local = isLocal(sym, definedInUnit);
+        const addr = local ? location!.locals.get(sym) : vmlinux().globalAddress(sym);
         if (addr === undefined)
           throw new CreateError(
-            `${path}: '${sym}' is not in ${opts.vmlinux}'s symbols${isLocal ? ` for ${location!.file}` : ''} (discarded or renamed at link time?)`,
+            `${path}: '${sym}' is not in ${opts.vmlinux}'s symbols${local ? ` for ${location!.file}` : ''} (discarded or renamed at link time?)`,
           );
         return vmlinux().position(sym, addr).position;
       };
       const external = (sym: string, definedInUnit: boolean): string => {
-        const isGlobal = !definedInUnit || origByName.get(sym)?.bind !== STB_LOCAL;
+        const isGlobal = !isLocal(sym, definedInUnit);
         // A global of the module itself: `ld -r` bound the unit's references to it, whoever else exports the name.
         if (ko && isGlobal && ko.globalIndex(sym) !== undefined) return klpSymbolName(unit.object, sym, positionOf(sym, definedInUnit));
         const exp = opts.exports.get(sym);
@@ -367,7 +366,7 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
         (name: string) =>
         (size: number): ShippedCode | undefined => {
           if (ko) {
-            const index = moduleIndex(ko, name, true);
+            const index = moduleIndex(name, true);
             return index === undefined ? undefined : ko.code(index);
           }
           const addr = location!.locals.get(name) ?? vmlinux().globalAddress(name);
