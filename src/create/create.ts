@@ -22,8 +22,9 @@ import { convertLivepatch } from '../livepatch/convert.js';
 import { MAX_OBJECT_NAME, klpSymbolName } from '../livepatch/klp-format.js';
 import { assemble } from './assemble.js';
 import { type Reason, diffUnit, relocationsOf } from './diff.js';
-import { VmlinuxSymbols } from './locate.js';
+import { type ShippedCode, ShippedModule, VmlinuxSymbols } from './locate.js';
 import { type FilePatch, editedOldLines, formatFilePatch, functionRanges, parsePatch, withLineDirectives } from './patch.js';
+import { findModuleFile } from '../kernel/module-files.js';
 import { knownSeries, layoutsKnown } from '../kernel/special-sections.js';
 import {
   CreateError,
@@ -50,6 +51,8 @@ export interface CreateOptions {
   dryRun: boolean;
   /** vmlinux with its symbol table (the -dbg package's). */
   vmlinux: string;
+  /** Folder of the kernel's shipped modules (lib/modules/<release>/kernel), if there is one. */
+  modules: string | undefined;
   /** Symbol map and exports of the target kernel, for the converter and verifier. */
   loadMap: () => Promise<KernelSymbolMap>;
   exports: Map<string, Export>;
@@ -157,30 +160,36 @@ function unitInfo(tree: Tree, source: string, progress: Progress): UnitInfo {
   return { source, object: isModule ? modname!.replace(/-/g, '_') : VMLINUX, module: isModule };
 }
 
-/** Bytes of the function compiled as the kernel was (normal sections) vs the shipped vmlinux, relocation fields masked. */
-function shippedMatch(
-  vml: VmlinuxSymbols,
+/**
+ * Whether function `name` of the object compiled as the kernel was (`normalObj`, normal sections)
+ * is the shipped code that `shipped` gives for its size: the same bytes, with the relocated fields
+ * of both sides masked (a module's code is relocatable, so the .ko has relocations of its own).
+ */
+export function shippedMatch(
   normalObj: string,
   name: string,
-  address: bigint | undefined,
+  shipped: (size: number) => ShippedCode | undefined,
 ): 'identical' | 'differs' | 'not-checked' {
-  if (address === undefined || !existsSync(normalObj)) return 'not-checked';
+  if (!existsSync(normalObj)) return 'not-checked';
   const obj = ElfObject.parse(readFileSync(normalObj));
   const sym = obj.symtab?.symbols.find((s) => s.name === name && s.type === STT_FUNC && s.section);
   if (!sym) return 'not-checked';
   const start = Number(sym.value);
   const size = Number(sym.size);
-  const mine = Uint8Array.from(sym.section!.data.subarray(start, start + size));
-  const theirs = vml.bytesAt(address, size);
+  const theirs = shipped(size);
   if (!theirs) return 'not-checked';
-  const shipped = Uint8Array.from(theirs);
+  if (theirs.bytes.length !== size) return 'differs';
+  const mine = Uint8Array.from(sym.section!.data.subarray(start, start + size));
+  const copy = Uint8Array.from(theirs.bytes);
+  const mask = (at: number, type: number) => {
+    for (let k = at; k < Math.min(size, at + x86_64FieldWidth(type)); k++) mine[k] = copy[k] = 0;
+  };
   for (const r of relocationsOf(obj).get(sym.section!) ?? []) {
     const at = Number(r.offset) - start;
-    if (at < 0 || at >= size) continue;
-    const width = x86_64FieldWidth(r.type);
-    for (let k = at; k < Math.min(size, at + width); k++) mine[k] = shipped[k] = 0;
+    if (at >= 0 && at < size) mask(at, r.type);
   }
-  return Buffer.compare(Buffer.from(mine), Buffer.from(shipped)) === 0 ? 'identical' : 'differs';
+  for (const r of theirs.relocations) mask(r.offset, r.type);
+  return Buffer.compare(Buffer.from(mine), Buffer.from(copy)) === 0 ? 'identical' : 'differs';
 }
 
 /**
@@ -224,12 +233,25 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
   const files = parsed.map((f) => locateHunks(tree.src, f));
   let vml: VmlinuxSymbols | undefined;
   const vmlinux = (): VmlinuxSymbols => (vml ??= new VmlinuxSymbols(opts.vmlinux, kallsymsRulesFor(target.release)));
+  // The shipped modules the patched units belong to, opened once each.
+  const kos = new Map<string, ShippedModule>();
+  const shippedModule = async (name: string): Promise<ShippedModule> => {
+    let ko = kos.get(name);
+    if (!ko) {
+      if (!opts.modules)
+        throw new CreateError(`no modules of ${target.release} to find module ${name} in: run scripts/debian-kernel.sh ${target.release}`);
+      const file = findModuleFile(opts.modules, name);
+      if (!file) throw new CreateError(`module ${name} is not among the modules of ${target.release} (${opts.modules})`);
+      ko = await ShippedModule.open(file);
+      kos.set(name, ko);
+    }
+    return ko;
+  };
   const work = mkdtempSync(join(tmpdir(), 'klp-create-'));
   try {
     const functions: FunctionReport[] = [];
     const externals = new Set<string>();
     const objects: { path: string; object: string; entries: { oldName: string; entry: string; sympos: number }[] }[] = [];
-    let map: KernelSymbolMap | undefined;
 
     // The units to rebuild: every patched C file, and every unit that includes a patched header.
     const units = new Map<string, FilePatch | undefined>(files.filter((f) => f.path.endsWith('.c')).map((f) => [f.path, f]));
@@ -293,34 +315,45 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
       // Where each original symbol is in the running kernel, and its sympos.
       const locals = (orig.symtab?.symbols ?? [])
         .filter((s) => s.bind === STB_LOCAL && (s.type === STT_FUNC || s.type === STT_OBJECT) && s.section)
-        .map((s) => s.name);
-      const location = unit.module ? undefined : vmlinux().locate(basename(path), locals);
-      const origByName = new Map((orig.symtab?.symbols ?? []).filter((s) => s.section && s.name).map((s) => [s.name, s]));
-      const modMap = unit.module ? (map ??= await opts.loadMap()) : undefined;
-      const positionOf = (sym: string, definedInUnit: boolean): number => {
-        if (unit.module) {
-          const o = modMap!.object(unit.object);
-          if (!o) throw new CreateError(`${path}: module ${unit.object} is not in the symbol map`);
-          const count = o.count(sym);
-          if (count === 1) return 0;
-          throw new CreateError(
-            `${path}: '${sym}' is defined ${count} times in module ${unit.object}; telling them apart in a module is not supported yet`,
+        .map((s) => ({ name: s.name, size: Number(s.size) }));
+      const ko = unit.module ? await shippedModule(unit.object) : undefined;
+      const location = ko
+        ? undefined
+        : vmlinux().locate(
+            basename(path),
+            locals.map((l) => l.name),
           );
+      const modLocation = ko?.locate(path, locals);
+      const origByName = new Map((orig.symtab?.symbols ?? []).filter((s) => s.section && s.name).map((s) => [s.name, s]));
+      const isLocal = (sym: string, definedInUnit: boolean) => definedInUnit && origByName.get(sym)?.bind === STB_LOCAL;
+      /** The shipped module's symbol a name of the unit stands for: the unit's own local, else the module's global. */
+      const moduleIndex = (sym: string, definedInUnit: boolean): number | undefined =>
+        isLocal(sym, definedInUnit) ? ko!.unitLocal(modLocation!, sym) : ko!.globalIndex(sym);
+      const positionOf = (sym: string, definedInUnit: boolean): number => {
+        if (ko) {
+          const index = moduleIndex(sym, definedInUnit);
+          if (index === undefined)
+            throw new CreateError(
+              `${path}: '${sym}' is not in ${ko.path}'s symbols${isLocal(sym, definedInUnit) ? " among the unit's" : ''} (discarded or renamed at link time?)`,
+            );
+          return ko.position(index).position;
         }
-        const isLocal = definedInUnit && origByName.get(sym)?.bind === STB_LOCAL;
-        const addr = isLocal ? location!.locals.get(sym) : vmlinux().globalAddress(sym);
+        const local = isLocal(sym, definedInUnit);
+        const addr = local ? location!.locals.get(sym) : vmlinux().globalAddress(sym);
         if (addr === undefined)
           throw new CreateError(
-            `${path}: '${sym}' is not in ${opts.vmlinux}'s symbols${isLocal ? ` for ${location!.file}` : ''} (discarded or renamed at link time?)`,
+            `${path}: '${sym}' is not in ${opts.vmlinux}'s symbols${local ? ` for ${location!.file}` : ''} (discarded or renamed at link time?)`,
           );
         return vmlinux().position(sym, addr).position;
       };
       const external = (sym: string, definedInUnit: boolean): string => {
+        const isGlobal = !isLocal(sym, definedInUnit);
+        // A global of the module itself: `ld -r` bound the unit's references to it, whoever else exports the name.
+        if (ko && isGlobal && ko.globalIndex(sym) !== undefined) return klpSymbolName(unit.object, sym, positionOf(sym, definedInUnit));
         const exp = opts.exports.get(sym);
-        const isGlobal = !definedInUnit || origByName.get(sym)?.bind !== STB_LOCAL;
         if (exp && isGlobal && exp.object === VMLINUX) return sym;
-        if (!definedInUnit && !unit.module && vmlinux().globalAddress(sym) === undefined) return sym; // another module's export: the converter decides
-        if (!definedInUnit && unit.module) return sym;
+        // vmlinux's export, or another module's: the converter decides.
+        if (!definedInUnit && (ko || vmlinux().globalAddress(sym) === undefined)) return sym;
         return klpSymbolName(unit.object, sym, positionOf(sym, definedInUnit));
       };
 
@@ -328,9 +361,19 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
       for (const e of asm.externals) externals.add(e);
       const entries = asm.entries.map((e) => ({ oldName: e.change.oldName!, entry: e.entry, sympos: positionOf(e.change.oldName!, true) }));
       const normalObj = join(tree.build, objectOf(path));
+      /** The running kernel's code of a function of the unit, as shipped. */
+      const shippedCode =
+        (name: string) =>
+        (size: number): ShippedCode | undefined => {
+          if (ko) {
+            const index = moduleIndex(name, true);
+            return index === undefined ? undefined : ko.code(index);
+          }
+          const addr = location!.locals.get(name) ?? vmlinux().globalAddress(name);
+          return addr === undefined ? undefined : vmlinux().code(addr, size);
+        };
       for (const f of diff.functions) {
         const sympos = f.oldName === null ? null : entries.find((e) => e.oldName === f.oldName)!.sympos;
-        const addr = f.oldName !== null && location ? (location.locals.get(f.oldName) ?? vmlinux().globalAddress(f.oldName)) : undefined;
         functions.push({
           name: f.symbol.name,
           object: unit.object,
@@ -339,7 +382,7 @@ export async function createLivepatch(opts: CreateOptions): Promise<CreateReport
           sympos,
           reason: f.reason,
           via: f.via,
-          shipped: f.oldName !== null && !unit.module ? shippedMatch(vmlinux(), normalObj, f.oldName, addr) : 'not-checked',
+          shipped: f.oldName === null ? 'not-checked' : shippedMatch(normalObj, f.oldName, shippedCode(f.oldName)),
         });
       }
       const codePath = join(work, `code${n}.o`);
@@ -441,13 +484,14 @@ MODULE_DESCRIPTION("livepatch generated by klp-convert create from ${opts.patche
     if (!ko || !existsSync(ko)) throw new CreateError(`kbuild built no module in ${kmod}:\n${built.output}`);
 
     progress('converting and verifying');
-    map ??= await opts.loadMap();
+    const map = await opts.loadMap();
     const obj = ElfObject.parse(readFileSync(ko), ko);
     // convertLivepatch checks its output with verify's rules and throws on any finding.
     convertLivepatch(obj, { map, exports: opts.exports });
     return { module: name, release: target.release, functions, externals: [...externals], output: writeElf(obj) };
   } finally {
     vml?.close();
+    for (const ko of kos.values()) ko.close();
     if (!process.env.KLP_CREATE_KEEP) rmSync(work, { recursive: true, force: true });
     else progress(`work folder kept: ${work}`);
   }

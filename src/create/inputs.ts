@@ -1,8 +1,8 @@
 /**
  * What `create` needs of the target kernel besides its source tree: the vmlinux with its symbol
- * table (the -dbg package's), the exports of Module.symvers, and the whole-kernel symbol map the
- * converter and verifier resolve against (built from that vmlinux and the modules once, cached
- * per release next to the trees).
+ * table (the -dbg package's), its shipped modules, the exports of Module.symvers, and the
+ * whole-kernel symbol map the converter and verifier resolve against (built from that vmlinux and
+ * the modules once, cached per release next to the trees).
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,8 @@ import { CreateError, type KernelTarget, type Progress } from './tree.js';
 
 export interface KernelInputs {
   vmlinux: string;
+  /** Folder of the kernel's shipped modules, if there is one. */
+  modules: string | undefined;
   exports: Map<string, Export>;
   /** Loaded (or built and cached) on first use: a dry run of a vmlinux patch never needs it. */
   loadMap: () => Promise<KernelSymbolMap>;
@@ -34,19 +36,19 @@ export function kernelInputs(target: KernelTarget, given: { vmlinux?: string; sy
     throw new CreateError(
       `no vmlinux with symbols for ${rel}: run 'scripts/debian-kernel.sh --dbg ${rel}' or install linux-image-${rel}-dbg, or give --vmlinux`,
     );
+  // 7.x's packages put the modules under /usr/lib/modules (the usr merge), 6.x's under /lib/modules.
+  const places = [
+    join(kernelCache, 'root', 'lib', 'modules', rel, 'kernel'),
+    join(kernelCache, 'root', 'usr', 'lib', 'modules', rel, 'kernel'),
+    `/lib/modules/${rel}/kernel`,
+  ];
+  const modules = places.find((p) => existsSync(p));
   const symversPath = join(target.headers, 'Module.symvers');
   const exports = parseSymvers(readTextInput(symversPath, 'Module.symvers'), symversPath);
   const map = async (): Promise<KernelSymbolMap> => {
     if (given.symbols) return loadMap(given.symbols);
     const cached = join(cacheRoot(), `${rel}.map`);
     if (existsSync(cached)) return loadMap(cached);
-    // 7.x's packages put the modules under /usr/lib/modules (the usr merge), 6.x's under /lib/modules.
-    const places = [
-      join(kernelCache, 'root', 'lib', 'modules', rel, 'kernel'),
-      join(kernelCache, 'root', 'usr', 'lib', 'modules', rel, 'kernel'),
-      `/lib/modules/${rel}/kernel`,
-    ];
-    const modules = places.find((p) => existsSync(p));
     // A map without the modules would be cached and send every module patch astray.
     if (!modules) throw new CreateError(`no modules of ${rel} (looked in ${places.join(', ')}): run scripts/debian-kernel.sh ${rel}`);
     progress(`building the symbol map of ${rel} (cached as ${cached})`);
@@ -56,5 +58,5 @@ export function kernelInputs(target: KernelTarget, given: { vmlinux?: string; sy
     writeMap(built.map, cached, 'binary');
     return built.map;
   };
-  return { vmlinux, exports, loadMap: map };
+  return { vmlinux, modules, exports, loadMap: map };
 }

@@ -183,6 +183,36 @@ export function vmlinuxRelease(reader: ElfReader): string | undefined {
 }
 
 /**
+ * Whether the module symbol at a symbol-table index stays in the module's kallsyms once its init
+ * has run (isModuleCoreSymbol, from the raw 16-bit st_shndx the kernel tests in
+ * kernel/module/kallsyms.c, escapes included).
+ */
+function moduleCoreTest(reader: ElfReader, v: SymbolTableView): (i: number) => boolean {
+  const shnum = reader.header.shnum;
+  const percpu = reader.sections.find((s) => s.name === '.data..percpu' && s.flags & SHF_ALLOC)?.index ?? -1;
+  // Per section index: 1 if its named symbols stay, 0 if not, -1 not asked yet. The rule depends on
+  // a name only by its being there, and a whole kernel's modules have 580,000 named symbols.
+  const known = new Int8Array(shnum).fill(-1);
+  return (i) => {
+    const nameOffset = v.nameOffset(i);
+    const raw = v.rawShndx(i);
+    const cached = nameOffset !== 0 && raw < shnum;
+    if (cached && known[raw] >= 0) return known[raw] === 1;
+    const sec = raw < shnum ? reader.sections[raw] : undefined;
+    const core = isModuleCoreSymbol({
+      nameOffset,
+      shndx: raw,
+      shnum,
+      sectionFlags: sec?.flags ?? 0,
+      sectionName: sec?.name ?? '',
+      isPercpu: raw === percpu,
+    });
+    if (cached) known[raw] = core ? 1 : 0;
+    return core;
+  };
+}
+
+/**
  * A module's defined symbols in symbol table order, which is the order the kernel walks when it
  * counts positions; the ones that do not survive the module's init (see isModuleCoreSymbol) are
  * kept with no position.
@@ -196,10 +226,7 @@ export function readModuleSymbols(reader: ElfReader, path: string, into: (name: 
   const strtab = v.strtabBytes;
   out.reserve(v.count, strtab.length);
   const letterOf = typeLetters(reader, v);
-  const shnum = reader.header.shnum;
-  const percpu = reader.sections.find((s) => s.name === '.data..percpu' && s.flags & SHF_ALLOC)?.index ?? -1;
-  // Per raw section index: 1 if its named symbols stay in kallsyms, 0 if not, -1 not asked yet.
-  const coreBySection = new Int8Array(shnum).fill(-1);
+  const isCore = moduleCoreTest(reader, v);
   let file = '';
   // The current source file's id, given when a symbol first names it: the table lists no file
   // without symbols.
@@ -215,26 +242,27 @@ export function readModuleSymbols(reader: ElfReader, path: string, into: (name: 
     if (t === STT_SECTION || shndx === SHN_UNDEF) continue;
     const nameOffset = v.nameOffset(i);
     if (nameOffset === 0 || strtab[nameOffset] === 0) continue;
-    // The kernel tests the raw 16-bit st_shndx (kernel/module/kallsyms.c), escapes included.
     const raw = v.rawShndx(i);
-    const sec = raw < shnum ? reader.sections[raw] : undefined;
-    let core = raw < shnum ? coreBySection[raw] === 1 : false;
-    if (raw < shnum && coreBySection[raw] < 0) {
-      // The rule depends on the name only by its being there, which the loop has checked.
-      core = isModuleCoreSymbol({
-        nameOffset,
-        shndx: raw,
-        shnum,
-        sectionFlags: sec?.flags ?? 0,
-        sectionName: sec?.name ?? '',
-        isPercpu: raw === percpu,
-      });
-      coreBySection[raw] = core ? 1 : 0;
-    }
+    const sec = raw < reader.header.shnum ? reader.sections[raw] : undefined;
     if (sec && nameStartsWith(strtab, nameOffset, '__ksymtab_'))
       out.exports.set(v.name(i).slice('__ksymtab_'.length), exportTypeOf(sec.name));
     const local = v.bind(i) === STB_LOCAL && file !== '';
     if (local && fileId < 0) fileId = out.fileId(file);
-    out.addFromStrtab(strtab, nameOffset, letterOf(i).charCodeAt(0), v.sizeNumber(i), core, local ? fileId : -1);
+    out.addFromStrtab(strtab, nameOffset, letterOf(i).charCodeAt(0), v.sizeNumber(i), isCore(i), local ? fileId : -1);
   }
+}
+
+/**
+ * The symbol-table indices of the module symbols its kallsyms keeps after init, in the order the
+ * kernel walks them: add_kallsyms() in kernel/module/kallsyms.c copies the core symbols in symbol
+ * table order, and module_kallsyms_on_each_symbol() walks that copy (6.1 to 7.3). What sympos
+ * counts for a symbol of a live module; for callers that need the ELF symbols themselves, which a
+ * symbol map does not keep.
+ */
+export function moduleKallsymsOrder(reader: ElfReader): { view: SymbolTableView; order: number[] } {
+  const v = symtabOf(reader, 'kernel modules always have one');
+  const isCore = moduleCoreTest(reader, v);
+  const order: number[] = [];
+  for (let i = 1; i < v.count; i++) if (isCore(i)) order.push(i);
+  return { view: v, order };
 }

@@ -8,12 +8,12 @@ import { extname } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ElfError, type ElfErrorKind } from '../elf/errors.js';
 import { FileSource, type ReadScratch } from '../elf/file-source.js';
-import { BufferSource, ElfReader } from '../elf/reader.js';
+import { ElfReader } from '../elf/reader.js';
 import { describe } from '../io/atomic-write.js';
-import { DecompressError, MAX_DECOMPRESSED, compressionOf, decompress } from './decompress.js';
 import { addVmlinuxSymbols, readModuleSymbols, vmlinuxRelease } from './elf-symbols.js';
 import { KernelDataError } from './errors.js';
 import { kallsymsRulesFor } from './kallsyms-rules.js';
+import { openModule } from './module-files.js';
 import { ObjectSymbols, type ObjectSymbolsData, VMLINUX } from './symbol-map.js';
 
 export interface VmlinuxSymbols {
@@ -44,42 +44,6 @@ export function readVmlinuxSymbols(path: string, release: string | undefined): V
 /** Each thread's blocks for the modules it reads, one after the other. */
 const scratch: ReadScratch = { head: new Uint8Array(0), tail: new Uint8Array(0) };
 
-/** Open a module for reading: by range when plain, whole and decompressed (up to a limit) when compressed. */
-async function openModule(path: string): Promise<{ reader: ElfReader; close(): void }> {
-  let source: FileSource;
-  try {
-    // Half of Debian 6.1's modules have their symbol and string tables and section headers in the
-    // last 16 KiB (a quarter of them are under 16 KiB whole); the others read their big tables
-    // apart. The head is the ELF header, and .modinfo for the small ones.
-    source = new FileSource(path, { head: 4096, tail: 16 * 1024, scratch });
-  } catch (e) {
-    throw new KernelDataError(`cannot read module ${path}: ${describe(e)}`);
-  }
-  const magic = source.read(0, Math.min(6, source.size));
-  const kind = compressionOf(magic);
-  if (kind === 'none') {
-    try {
-      return { reader: new ElfReader(source, path), close: () => source.close() };
-    } catch (e) {
-      // A module refused while its headers are read must not keep its descriptor (--keep-going reads thousands).
-      source.close();
-      throw e;
-    }
-  }
-  let bytes: Uint8Array;
-  try {
-    // A compressed file bigger than the limit cannot decompress to less: refused unread.
-    if (source.size > MAX_DECOMPRESSED) throw new DecompressError(`${source.size} bytes, more than a module may be (${MAX_DECOMPRESSED})`);
-    bytes = await decompress(source.read(0, source.size));
-  } catch (e) {
-    if (!(e instanceof DecompressError)) throw e;
-    throw new KernelDataError(`${path}: cannot decompress (${kind}): ${e.message}`);
-  } finally {
-    source.close();
-  }
-  return { reader: new ElfReader(new BufferSource(bytes), path), close: () => {} };
-}
-
 /** A module that could not be read: the one-line reason, naming the file. */
 export interface ModuleProblem {
   problem: string;
@@ -88,7 +52,7 @@ export interface ModuleProblem {
 /** One module's symbols, or why they cannot be read; anything but a problem with the file is thrown. */
 async function readModuleFile(path: string): Promise<ObjectSymbols | ModuleProblem> {
   try {
-    const { reader, close } = await openModule(path);
+    const { reader, close } = await openModule(path, scratch);
     try {
       let symbols: ObjectSymbols | undefined;
       readModuleSymbols(reader, path, (name) => (symbols = new ObjectSymbols(name)));
@@ -207,10 +171,14 @@ function startWorker(task: WorkerTask): Promise<Extract<WorkerReply, { ok: true 
       : new Worker(new URL(self), { workerData: task });
   return new Promise((resolve, reject) => {
     worker.once('message', (reply: WorkerReply) => {
-      if (reply.ok) resolve(reply);
-      else if (reply.elf) reject(new ElfError(reply.elf.kind, reply.elf.detail, { file: reply.elf.file, section: reply.elf.section }));
-      else if (reply.kernel !== undefined) reject(new KernelDataError(reply.kernel));
-      else reject(new Error(`reading symbol files on a worker thread failed: ${reply.other}`));
+      // Settled once the worker is gone, so that it holds no thread or descriptor after the read.
+      worker.removeAllListeners('exit');
+      void worker.terminate().then(() => {
+        if (reply.ok) resolve(reply);
+        else if (reply.elf) reject(new ElfError(reply.elf.kind, reply.elf.detail, { file: reply.elf.file, section: reply.elf.section }));
+        else if (reply.kernel !== undefined) reject(new KernelDataError(reply.kernel));
+        else reject(new Error(`reading symbol files on a worker thread failed: ${reply.other}`));
+      });
     });
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the worker reading symbol files exited (${code}) without an answer`)));

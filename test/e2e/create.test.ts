@@ -37,7 +37,7 @@ const HEADER_CASE: Record<string, { units: string; replaced: string }> = {
   '7.3': { units: 'kernel/printk/nbcon.c, kernel/printk/printk.c, kernel/printk/printk_ringbuffer.c', replaced: 'kmsg_dump_get_line' },
 };
 /** The patches turned into modules, each loaded by one case below. */
-const CASES = ['cmdline-string', 'meminfo-inline', 'binfmt-module', 'consoles-statics', 'version-new-function'];
+const CASES = ['cmdline-string', 'meminfo-inline', 'binfmt-module', 'consoles-statics', 'kcm-statics', 'version-new-function'];
 
 function caseOf(run: VmRun, name: string): VmCase {
   const c = run.cases.get(name);
@@ -96,6 +96,30 @@ out late-after "$(cat /bm/status)"
 umount /bm; rmmod binfmt_misc
 end binfmt-module
 `,
+  // A static whose name its module defines twice: kcm loaded before the patch, then after it.
+  `
+begin kcm-statics
+insmod /m/kcm.ko; out insmod-target $?
+out stats "$(cat /proc/net/kcm_stats | wc -l)"
+insmod /m/livepatch-kcm-statics.ko; out insmod $?
+wait_idle
+out enabled "$(cat /sys/kernel/livepatch/livepatch_kcm_statics/enabled)"
+out stats-lines "$(cat /proc/net/kcm_stats | wc -l)"
+out patched "$(tail -1 /proc/net/kcm_stats)"
+unpatch
+rmmod livepatch_kcm_statics; out rmmod $?
+out after-stats "$(cat /proc/net/kcm_stats | wc -l)"
+rmmod kcm; out rmmod-target $?
+insmod /m/livepatch-kcm-statics.ko; out late-insmod $?
+wait_idle
+insmod /m/kcm.ko; out late-insmod-target $?
+out late-patched "$(tail -1 /proc/net/kcm_stats)"
+unpatch
+rmmod livepatch_kcm_statics; out late-rmmod $?
+out late-after "$(cat /proc/net/kcm_stats | wc -l)"
+rmmod kcm
+end kcm-statics
+`,
 ].join('');
 
 if (!SUPPORTED.includes(series)) {
@@ -134,7 +158,10 @@ if (!SUPPORTED.includes(series)) {
         assert.equal(r.status, 0, `${p}: ${r.stderr}`);
         created.set(p, r);
       }
-      const files = CASES.map((p) => join(work, `livepatch-${p}.ko`)).concat(plainModule(kernel, 'fs/binfmt_misc.ko', work));
+      const files = CASES.map((p) => join(work, `livepatch-${p}.ko`)).concat(
+        plainModule(kernel, 'fs/binfmt_misc.ko', work),
+        plainModule(kernel, 'net/kcm/kcm.ko', work),
+      );
       run = runVm(kernel.vmlinux, work, files, guestScript, false);
       process.stderr.write(`# e2e create: one boot, ${run.cases.size} cases, ${run.seconds.toFixed(1)} s\n`);
     });
@@ -184,6 +211,38 @@ if (!SUPPORTED.includes(series)) {
       assert.equal(c.out.get('after-consoles'), c.out.get('consoles'));
     });
 
+    test("a static its module defines twice: the unit's own kcm_net_ops, at its position in the module", () => {
+      // kcm.ko links kcmsock.o then kcmproc.o (net/kcm/Makefile), each with a static kcm_net_ops:
+      // kcmproc.c's is the module's second. The patched kcm_stats_seq_show compares its
+      // kcm_net_ops.init with kcm_proc_init_net (a unique name): equal only for kcmproc.c's.
+      const r = created.get('kcm-statics')!;
+      assert.match(
+        r.stdout,
+        /^net\/kcm\/kcmproc\.c: kcm_stats_seq_show replaces kcm kcm_stats_seq_show: edited directly \[rebuilt original = shipped code\]$/m,
+      );
+      const refs = runCli(['inspect', '--json', join(work, 'livepatch-kcm-statics.ko')]);
+      assert.equal(refs.status, 0, refs.stderr);
+      const targets = (
+        JSON.parse(refs.stdout) as { objects: { sections: { relocations: { target: { symbol: string; position: number } | null }[] }[] }[] }
+      ).objects
+        .flatMap((o) => o.sections.flatMap((s) => s.relocations))
+        .map((x) => x.target && `${x.target.symbol},${x.target.position}`);
+      assert.ok(targets.includes('kcm_net_ops,2'), targets.join(' '));
+      const c = caseOf(run, 'kcm-statics');
+      loadedAndUnloaded(c);
+      assert.equal(c.out.get('insmod-target'), '0', explain(c));
+      assert.equal(c.out.get('enabled'), '1', explain(c));
+      assert.equal(c.out.get('stats-lines'), String(Number(c.out.get('stats')) + 1), explain(c));
+      assert.equal(c.out.get('patched'), 'klp own-kcm_net_ops', explain(c));
+      assert.equal(c.out.get('after-stats'), c.out.get('stats'));
+      assert.equal(c.out.get('rmmod-target'), '0', explain(c));
+      assert.equal(c.out.get('late-insmod'), '0', explain(c));
+      assert.equal(c.out.get('late-insmod-target'), '0', explain(c));
+      assert.equal(c.out.get('late-patched'), 'klp own-kcm_net_ops', explain(c));
+      assert.equal(c.out.get('late-rmmod'), '0', explain(c));
+      assert.equal(c.out.get('late-after'), c.out.get('stats'));
+    });
+
     test('a new function and a new string', () => {
       assert.match(created.get('version-new-function')!.stdout, /^fs\/proc\/version\.c: klp_version_note: new function$/m);
       assert.match(created.get('version-new-function')!.stdout, /version_proc_show replaces vmlinux version_proc_show: edited directly/);
@@ -195,9 +254,10 @@ if (!SUPPORTED.includes(series)) {
     });
 
     test('a module function: patched when the module is loaded before the patch, and when it loads after it', () => {
+      // The rebuilt original is compared with the shipped binfmt_misc.ko, relocation sites masked.
       assert.match(
         created.get('binfmt-module')!.stdout,
-        /fs\/binfmt_misc\.c: bm_status_read replaces binfmt_misc bm_status_read: edited directly/,
+        /fs\/binfmt_misc\.c: bm_status_read replaces binfmt_misc bm_status_read: edited directly \[rebuilt original = shipped code\]/,
       );
       const c = caseOf(run, 'binfmt-module');
       loadedAndUnloaded(c);
