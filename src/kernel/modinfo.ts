@@ -18,14 +18,13 @@ export function parseModinfo(bytes: Uint8Array): Map<string, string[]> {
  * NULs), read in place: a whole kernel's 4,000 modules are asked for one key each.
  */
 export function modinfoValue(bytes: Uint8Array, key: string): string | undefined {
-  const prefix = Buffer.from(`${key}=`, 'latin1');
+  const prefix = `${key}=`;
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let at = 0; at < b.length; ) {
-    let end = b.indexOf(0, at);
-    if (end < 0) end = b.length;
-    if (end - at >= prefix.length && b.compare(prefix, 0, prefix.length, at, at + prefix.length) === 0)
-      return b.toString('latin1', at + prefix.length, end);
-    at = end + 1;
+  // The prefix found anywhere (natively), kept only at the start of an entry.
+  for (let at = b.indexOf(prefix, 0, 'latin1'); at >= 0; at = b.indexOf(prefix, at + 1, 'latin1')) {
+    if (at > 0 && b[at - 1] !== 0) continue;
+    const end = b.indexOf(0, at);
+    return b.toString('latin1', at + prefix.length, end < 0 ? b.length : end);
   }
   return undefined;
 }

@@ -74,8 +74,15 @@ export interface ObjectSymbolsData {
   hashes: Uint32Array<ArrayBuffer>;
 }
 
-/** The initial, empty columns: nothing is ever written to them. */
+/**
+ * The initial, empty columns, shared by every table (a whole kernel has 4,000): nothing is ever
+ * written to them, as reserve() replaces them before the first symbol.
+ */
 const noBytes = new Uint8Array(0);
+const noStarts = new Uint32Array(1);
+const noSizes = new Float64Array(0);
+const noFiles = new Int32Array(0);
+const noHashes = new Uint32Array(0);
 
 /** The symbols of one object, in kallsyms order for vmlinux and symbol-table order for modules. */
 export class ObjectSymbols implements ObjectQueries {
@@ -89,13 +96,13 @@ export class ObjectSymbols implements ObjectQueries {
    */
   private nameData = noBytes;
   private nameEnd = 0;
-  private starts = new Uint32Array(1);
+  private starts = noStarts;
   private typeCol = noBytes;
-  private sizeCol = new Float64Array(0);
+  private sizeCol = noSizes;
   private listedCol = noBytes;
-  private fileCol = new Int32Array(0);
+  private fileCol = noFiles;
   /** Each name's hash (name-hash.ts), made while its bytes are copied in, for the indexes. */
-  private hashCol = new Uint32Array(0);
+  private hashCol = noHashes;
   private n = 0;
   /** Per symbol: its position; the first symbol of its name; per first symbol, its listed count. */
   private positions: Int32Array | undefined;
