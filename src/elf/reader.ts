@@ -196,8 +196,9 @@ export class ElfReader {
       out[i] = sh;
     }
     if (h.shnum > 0) this.nameSections(out);
-    for (const sh of out.slice(1)) this.checkSection(sh);
-    for (const sh of out.slice(1)) {
+    for (let i = 1; i < out.length; i++) this.checkSection(out[i]);
+    for (let i = 1; i < out.length; i++) {
+      const sh = out[i];
       if (sh.link >= h.shnum && sh.type !== SHT_NULL) this.fail(`sh_link ${sh.link} is not a section index (${h.shnum} sections)`, sh);
       if (sh.type === SHT_SYMTAB_SHNDX) this.checkIndexTable(sh, out[sh.link]);
     }
@@ -206,7 +207,15 @@ export class ElfReader {
 
   /** Every number of a section header is checked before anything is sized or read by it. */
   private checkSection(sh: SectionHeader): void {
-    if ([sh.flags, sh.offset, sh.size, sh.addralign, sh.entsize].some(Number.isNaN)) this.fail('section header field beyond 2^53', sh);
+    // Spelled out: 4,000 modules of 40 sections each pass here.
+    if (
+      Number.isNaN(sh.flags) ||
+      Number.isNaN(sh.offset) ||
+      Number.isNaN(sh.size) ||
+      Number.isNaN(sh.addralign) ||
+      Number.isNaN(sh.entsize)
+    )
+      this.fail('section header field beyond 2^53', sh);
     if (sh.type !== SHT_NOBITS && sh.type !== SHT_NULL && sh.offset + sh.size > this.source.size) {
       this.fail(
         `contents (offset 0x${sh.offset.toString(16)}, size 0x${sh.size.toString(16)}) extend past the end of the file (${this.source.size} bytes)`,
