@@ -24,10 +24,10 @@ export class FileSource implements ByteSource {
    * them all. The ELF header is at the start; linkers put the symbol and string tables and the
    * section headers at the end. For a kernel module, one of 4,000 read in a row, two reads then
    * serve most of what a symbol reader asks for, where a read per table and header cost as much as
-   * their contents. `scratch`: where those two blocks are read, shared by the sources a caller
-   * reads one after the other: views of this source's blocks are valid until the next source
-   * given the same scratch reads its own (fresh buffers for each of 4,000 files cost more in page
-   * faults than their reads).
+   * their contents. `scratch`: where everything this source reads goes, shared by the sources a
+   * caller reads one after the other: what this source returns is valid until the next source is
+   * made with the same scratch (fresh buffers for each of 4,000 files cost more in page faults and
+   * garbage collection than their reads).
    */
   constructor(
     readonly path: string,
@@ -44,6 +44,7 @@ export class FileSource implements ByteSource {
     this.headEnd = Math.min(options.head ?? 0, this.size);
     this.tailStart = Math.max(this.headEnd, this.size - (options.tail ?? 0));
     this.scratch = options.scratch;
+    this.scratch?.reset();
   }
 
   read(offset: number, length: number): Uint8Array {
@@ -52,11 +53,11 @@ export class FileSource implements ByteSource {
       throw new ElfError('format', `range ${offset}+${length} lies outside the file (${this.size} bytes)`, { file: this.path });
     }
     if (offset + length <= this.headEnd) {
-      this.head ??= this.readRange(0, this.headEnd, this.scratch && 'head');
+      this.head ??= this.readRange(0, this.headEnd);
       return this.head.subarray(offset, offset + length);
     }
     if (offset >= this.tailStart && offset < this.size) {
-      this.tail ??= this.readRange(this.tailStart, this.size - this.tailStart, this.scratch && 'tail');
+      this.tail ??= this.readRange(this.tailStart, this.size - this.tailStart);
       return this.tail.subarray(offset - this.tailStart, offset - this.tailStart + length);
     }
     const key = `${offset}:${length}`;
@@ -67,15 +68,9 @@ export class FileSource implements ByteSource {
     return out;
   }
 
-  private readRange(offset: number, length: number, block?: 'head' | 'tail'): Uint8Array {
-    let buf: Uint8Array;
-    if (block && this.scratch) {
-      if (this.scratch[block].length < length) this.scratch[block] = Buffer.allocUnsafeSlow(length);
-      buf = this.scratch[block];
-    } else {
-      // Not zeroed first: a short read (the file shrank) is cut off below, never shown.
-      buf = Buffer.allocUnsafe(length);
-    }
+  private readRange(offset: number, length: number): Uint8Array {
+    // Not zeroed first: a short read (the file shrank) is cut off below, never shown.
+    const buf = this.scratch ? this.scratch.take(length) : Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, buf, done, length - done, offset + done);
@@ -94,8 +89,26 @@ export class FileSource implements ByteSource {
   }
 }
 
-/** Buffers FileSources read their head and tail blocks into, one after the other (see FileSource). */
-export interface ReadScratch {
-  head: Uint8Array;
-  tail: Uint8Array;
+/**
+ * Memory that FileSources made one after the other read into (see FileSource): a block handed out
+ * in pieces, started over by each new source. A block outgrown is replaced, not reused: pieces
+ * already handed out stay valid.
+ */
+export class ReadScratch {
+  private block = new Uint8Array(0);
+  private used = 0;
+
+  reset(): void {
+    this.used = 0;
+  }
+
+  take(length: number): Uint8Array {
+    if (this.used + length > this.block.length) {
+      this.block = Buffer.allocUnsafeSlow(Math.max(2 * this.block.length, length, 1 << 20));
+      this.used = 0;
+    }
+    const piece = this.block.subarray(this.used, this.used + length);
+    this.used += length;
+    return piece;
+  }
 }

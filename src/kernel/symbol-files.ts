@@ -7,7 +7,7 @@
 import { extname } from 'node:path';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ElfError, type ElfErrorKind } from '../elf/errors.js';
-import { FileSource, type ReadScratch } from '../elf/file-source.js';
+import { FileSource, ReadScratch } from '../elf/file-source.js';
 import { ElfReader } from '../elf/reader.js';
 import { describe } from '../io/atomic-write.js';
 import { addVmlinuxSymbols, readModuleSymbols, vmlinuxRelease } from './elf-symbols.js';
@@ -42,7 +42,7 @@ export function readVmlinuxSymbols(path: string, release: string | undefined): V
 }
 
 /** Each thread's blocks for the modules it reads, one after the other. */
-const scratch: ReadScratch = { head: new Uint8Array(0), tail: new Uint8Array(0) };
+const scratch = new ReadScratch();
 
 /** A module that could not be read: the one-line reason, naming the file. */
 export interface ModuleProblem {
