@@ -1,6 +1,6 @@
+import { createRequire } from 'node:module';
 import { gunzipSync } from 'node:zlib';
-import xz from 'xz-decompress';
-import { ZSTDDecoder } from 'zstddec';
+import type { ZSTDDecoder } from 'zstddec';
 
 export type Compression = 'none' | 'gzip' | 'xz' | 'zstd';
 
@@ -69,7 +69,10 @@ const xzErrors: Record<string, string> = {
 };
 
 async function unxz(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
-  const reader = new xz.XzReadableStream(new Blob([bytes]).stream()).getReader();
+  // Loaded on the first xz module: reading plain modules (Debian 6.1's) needs none of it. A CommonJS
+  // package, required: an import's shape differs between Node's loader and tsx's (the tests).
+  const { XzReadableStream } = createRequire(import.meta.url)('xz-decompress') as typeof import('xz-decompress');
+  const reader = new XzReadableStream(new Blob([bytes]).stream()).getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {
@@ -189,6 +192,7 @@ let zstdDecoder: Promise<ZSTDDecoder> | undefined;
 
 function zstdDecoderReady(): Promise<ZSTDDecoder> {
   zstdDecoder ??= (async () => {
+    const { ZSTDDecoder } = await import('zstddec');
     const d = new ZSTDDecoder();
     await d.init();
     return d;
