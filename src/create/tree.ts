@@ -165,7 +165,12 @@ function checkHostTools(t: KernelTarget, progress: Progress): void {
     const pkgs = ['gcc', 'flex', 'bison', 'bc', 'python3', 'openssl', 'libelf-dev', 'libssl-dev'];
     if (t.rust) pkgs.push('rustc', 'rust-src', 'bindgen', 'libclang-dev');
     progress(`tools for the tree in the private root ${t.root}`);
-    run('bash', [ROOT_HELPER, basename(t.root), ...pkgs], { what: `scripts/debian-root.sh ${basename(t.root)}` });
+    // The root the headers' Makefile enters, in the cache it was made in (<cache>/roots/<suite>),
+    // which need not be this run's cache: the helper would otherwise make a second root there.
+    run('bash', [ROOT_HELPER, basename(t.root), ...pkgs], {
+      env: { ...process.env, KLP_CACHE: dirname(dirname(t.root)) },
+      what: `scripts/debian-root.sh ${basename(t.root)}`,
+    });
     return;
   }
   const cc = t.cc;
