@@ -15,7 +15,7 @@
  * minutes (fs/ext4/ialloc.c recently_deleted: 60% of a bare `tar -x` in a profile), this bench's own
  * cleanup included: leave a few minutes between cold runs.
  * Run: [KVER=REL] node --import tsx bench/create.ts (npm run bench runs it after bench/run.ts); KVER picks
- * the Debian kernel as in the tests (cold / warm at load 1-2.6: 6.1 26-49 s / 2.5 s; 6.12 34-50 s /
+ * the Debian kernel as in the tests (cold / warm at load 1-2.6: 6.1 26-55 s / 2.5 s; 6.12 34-50 s /
  * 2.7 s; 7.3 35-55 s / 3.3 s, 76-80 s at load 4-6 or just after another cold run; 7.3 cold took
  * 209-263 s before its tree was prepared without the Rust crates).
  */
