@@ -3,11 +3,21 @@
  * (test/modules/create/cmdline-string.patch) to a verified .ko,
  *  1. with the prepared kernel tree cached (target < 20 s on 2 cores), median of 3;
  *  2. with BENCH_CREATE_COLD=1, from nothing cached: a fresh KLP_CACHE, so the run downloads
- *     linux-source (140 MB), extracts, configures and prepares the tree, then records the unit's
+ *     linux-source (140-160 MB), extracts, configures and prepares the tree, then records the unit's
  *     compile command with make (target < 3 min on 2 cores). Opt-in: it downloads, and writes 1.5 GB.
- * The load average is printed beside each figure: the machine is shared.
+ *     Inputs, not made by the run: the kernel's packages and symbol map (linked in below) and, for
+ *     7.x, the private root their headers' Makefile enters (scripts/debian-kernel.sh makes it with
+ *     them, 33 s), with the tools create adds to it already there (the first create on a machine
+ *     installs them: 47 s measured for 7.3's, once per root).
+ * The load average is printed beside each figure: the machine is shared. The extraction (95,000
+ * files) took 11 to 28 s of the cold runs here, the most after large deletions: this machine's ext4
+ * has no journal, so its inode allocator skips, one lookup each, the inodes freed in the last 1 to 6
+ * minutes (fs/ext4/ialloc.c recently_deleted: 60% of a bare `tar -x` in a profile), this bench's own
+ * cleanup included: leave a few minutes between cold runs.
  * Run: [KVER=REL] node --import tsx bench/create.ts (npm run bench runs it after bench/run.ts); KVER picks
- * the Debian kernel as in the tests (6.1: 75-127 s cold, 4.4 s warm; 6.12: 43.7 s cold, 3.9 s warm).
+ * the Debian kernel as in the tests (cold / warm at load 1-2.6: 6.1 26-55 s / 2.5 s; 6.12 34-50 s /
+ * 2.7 s; 7.3 35-55 s / 3.3 s, 76-80 s at load 4-6 or just after another cold run; 7.3 cold took
+ * 209-263 s before its tree was prepared without the Rust crates).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';

@@ -105,9 +105,16 @@ export function makeInvocation(tree: Tree): { args: string[]; env: NodeJS.Proces
   const cross = /^(.*-)gcc(-\d+)?$/.exec(t.cc)?.[1];
   return {
     args: [
+      // Run where the top Makefile's __sub-make would re-run make (`-C <output> -f
+      // <source>/Makefile`; it does not when make already runs there with --no-print-directory:
+      // need-sub-make, 6.1 to 7.3), so that `-o prepare` (makeInTree), which make does not pass to
+      // sub-makes, reaches the make that builds.
+      '--no-print-directory',
       '-C',
-      tree.src,
-      `O=${tree.build}`,
+      resolve(tree.build),
+      '-f',
+      resolve(tree.src, 'Makefile'),
+      `O=${resolve(tree.build)}`,
       'ARCH=x86',
       ...(cross ? [`CROSS_COMPILE=${cross}`] : []),
       `CC=${t.cc}`,
@@ -155,17 +162,24 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
 const ROOT_HELPER = fileURLToPath(new URL('../../scripts/debian-root.sh', import.meta.url));
 
 /**
- * The tools `olddefconfig` and `modules_prepare` need (kconfig, objtool, resolve_btfids' libbpf,
- * sign-file, kconfig's `openssl list` probe of certs/Kconfig in 7.3, the Rust toolchain when the
- * kernel was configured with one): checked on the host, installed into a private root (Debian
- * package names of the root's release).
+ * The tools `olddefconfig` and the tree's preparation need (kconfig, objtool, resolve_btfids'
+ * libbpf, sign-file, kconfig's `openssl list` probe of certs/Kconfig in 7.3, and the Rust toolchain
+ * when the kernel was configured with one: without it kconfig's RUST_IS_AVAILABLE, which runs
+ * scripts/rust_is_available.sh (rustc, bindgen and its libclang, rust-src), would turn CONFIG_RUST
+ * off): checked on the host, installed into a private root (Debian package names of the root's
+ * release).
  */
 function checkHostTools(t: KernelTarget, progress: Progress): void {
   if (t.root) {
     const pkgs = ['gcc', 'flex', 'bison', 'bc', 'python3', 'openssl', 'libelf-dev', 'libssl-dev'];
     if (t.rust) pkgs.push('rustc', 'rust-src', 'bindgen', 'libclang-dev');
     progress(`tools for the tree in the private root ${t.root}`);
-    run('bash', [ROOT_HELPER, basename(t.root), ...pkgs], { what: `scripts/debian-root.sh ${basename(t.root)}` });
+    // The root the headers' Makefile enters, in the cache it was made in (<cache>/roots/<suite>),
+    // which need not be this run's cache: the helper would otherwise make a second root there.
+    run('bash', [ROOT_HELPER, basename(t.root), ...pkgs], {
+      env: { ...process.env, KLP_CACHE: dirname(dirname(t.root)) },
+      what: `scripts/debian-root.sh ${basename(t.root)}`,
+    });
     return;
   }
   const cc = t.cc;
@@ -231,8 +245,9 @@ function servedVersions(apt: ReturnType<typeof aptFor>, pkg: string): string[] {
 /**
  * Source and prepared build folder of the target kernel, made once: `apt-get download
  * linux-source-<series>=<version>` (refused when the archive does not serve the kernel's exact
- * version), extract, the headers' .config, `olddefconfig` (must leave it unchanged), then
- * `modules_prepare`. Each step leaves a stamp, so an interrupted preparation resumes.
+ * version), extract, the headers' .config, `olddefconfig` (must leave it unchanged), then what
+ * `prepare` makes for C units (prepareGoals). Each step leaves a stamp, so an interrupted
+ * preparation resumes.
  */
 export function prepareTree(target: KernelTarget, progress: Progress): Tree {
   const base = join(cacheRoot(), 'trees', target.release);
@@ -271,18 +286,49 @@ export function prepareTree(target: KernelTarget, progress: Progress): Tree {
   }
   mkdirSync(tree.build, { recursive: true });
   copyFileSync(join(target.headers, '.config'), join(tree.build, '.config'));
-  const { args, env } = makeInvocation(tree);
   progress('configuring (olddefconfig)');
-  runBuild(target, 'make', [...args, 'olddefconfig'], { env, what: 'make olddefconfig' });
+  makeInTree(tree, ['olddefconfig']);
   if (readFileSync(join(tree.build, '.config'), 'utf8') !== readFileSync(join(target.headers, '.config'), 'utf8')) {
     throw new CreateError(
       `olddefconfig changed Debian's .config for ${target.release} (a different compiler or pahole version?): the rebuilt code would not match the kernel`,
     );
   }
-  progress('preparing the tree (modules_prepare: objtool, generated headers)');
-  runBuild(target, 'make', [...args, '-j2', 'modules_prepare'], { env, what: 'make modules_prepare' });
+  const goals = prepareGoals(tree);
+  progress(`preparing the tree (make ${goals.join(' ')}: generated headers, objtool)`);
+  makeInTree(tree, ['-j2', ...goals]);
   writeFileSync(prepared, `${target.packageVersion}\n`);
   return tree;
+}
+
+/**
+ * make in the prepared tree, with `prepare` taken as made (`-o prepare`): single-target and folder
+ * builds remake it first (the top Makefile's `$(build-dir): prepare`, 6.1 to 7.3), and its recipe
+ * builds the Rust crates on a kernel configured with Rust (prepareGoals). prepareTree makes what
+ * `prepare` needs instead.
+ */
+function makeInTree(tree: Tree, goals: string[]): string {
+  const { args, env } = makeInvocation(tree);
+  return runBuild(tree.target, 'make', [...args, '-o', 'prepare', ...goals], { env, what: `make ${goals.join(' ')}` });
+}
+
+/**
+ * The prerequisites of the top Makefile's `prepare` in this tree and configuration, as make lists
+ * them in its database (`make -p`, `prepare` taken as made so that nothing is built): `prepare0`
+ * (generated headers, asm-offsets, modpost), `tools/objtool`, `tools/bpf/resolve_btfids`, and
+ * whatever else the version and the configuration add (`headers`, `tools/bootconfig` in 7.x).
+ * Not its recipe: with CONFIG_RUST (Debian's 7.x) that is `$(MAKE) $(build)=rust`, the Rust crates
+ * (86 to 106 s of 7.3's first run on 2 cores), which no C unit reads, and create compiles C units
+ * only. The configuration stays the kernel's (CONFIG_RUST=y in autoconf.h). Nor `modules_prepare`'s
+ * scripts/module.lds: no module is linked in the tree (the livepatch is linked against the kernel's
+ * headers package).
+ */
+function prepareGoals(tree: Tree): string[] {
+  const db = makeInTree(tree, ['-p', 'prepare']);
+  // A rule line of the database: `prepare: prepare0 tools/objtool ...` (a target-specific variable
+  // would be `prepare: NAME := VALUE`).
+  const rule = db.split('\n').find((l) => /^prepare:(\s+[^\s=]+)*\s*$/.test(l));
+  if (!rule) throw new CreateError(`make -p prepare in ${tree.build} printed no rule for prepare`);
+  return rule.split(/\s+/).slice(1);
 }
 
 /** `<dir>/<file>.o` of a C source path relative to the tree. */
@@ -300,8 +346,7 @@ export function recordedCommand(tree: Tree, source: string, progress: Progress):
   const cmdFile = join(tree.build, dirname(obj), `.${obj.split('/').pop()}.cmd`);
   if (!existsSync(cmdFile)) {
     progress(`make ${obj} (records its compile command)`);
-    const { args, env } = makeInvocation(tree);
-    runBuild(tree.target, 'make', [...args, obj], { env, what: `make ${obj}` });
+    makeInTree(tree, [obj]);
     if (!existsSync(cmdFile)) throw new CreateError(`make ${obj} wrote no ${cmdFile}: is ${source} built by this kernel's configuration?`);
   }
   // `cmd_<obj> := ` up to 6.2, `savedcmd_<obj> := ` from 6.3 (scripts/Kbuild.include's if_changed).
@@ -409,8 +454,7 @@ export function unitsIncluding(tree: Tree, header: string, progress: Progress): 
   const stamp = join(tree.build, dir, '.klp-deps.done');
   if (!existsSync(stamp)) {
     progress(`make ${dir}/ (once: the dependency lists of every unit of ${dir})`);
-    const { args, env } = makeInvocation(tree);
-    runBuild(tree.target, 'make', [...args, '-j2', `${dir}/`], { env, what: `make ${dir}/` });
+    makeInTree(tree, ['-j2', `${dir}/`]);
     writeFileSync(stamp, '');
   }
   const name = header.split('/').pop()!;
