@@ -44,3 +44,9 @@ export interface Command {
   help: string;
   run(args: string[], io: Io): Promise<number> | number;
 }
+
+/** `COMMAND --help`: the command's text on stdout, exit 0. */
+export function help(cmd: Command, io: Io): number {
+  io.out(`${cmd.help}\n`);
+  return 0;
+}

@@ -14,10 +14,9 @@ import { parseSymvers } from '../../kernel/symvers.js';
 import { ConversionError, convertLivepatch } from '../../livepatch/convert.js';
 import { livepatchInfo } from '../../livepatch/modinfo.js';
 import { unknownToLoader } from '../../livepatch/verify.js';
-import { type Command, parse } from '../args.js';
+import { type Command, parse, help } from '../args.js';
 import { plural } from '../plural.js';
 import { reportJson } from '../render.js';
-import { help } from './copy.js';
 
 /** The folder holding klp-convert.h, in a checkout and in an installed package alike. */
 export const includeDir = fileURLToPath(new URL('../../../include', import.meta.url));

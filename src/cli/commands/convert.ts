@@ -6,9 +6,8 @@ import { loadMap, releaseMismatch } from '../../kernel/map-load.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { convertLivepatch } from '../../livepatch/convert.js';
 import { livepatchInfo } from '../../livepatch/modinfo.js';
-import { type Command, type Io, UsageError, parse } from '../args.js';
+import { type Command, type Io, UsageError, parse, help } from '../args.js';
 import { renderReport, reportJson } from '../render.js';
-import { help } from './copy.js';
 
 export const convertCommand: Command = {
   name: 'convert',

@@ -2,7 +2,7 @@ import { ElfObject } from '../../elf/object.js';
 import { writeElf } from '../../elf/writer.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { readInput } from '../../io/read-file.js';
-import { type Command, type Io, UsageError, parse } from '../args.js';
+import { type Command, UsageError, help, parse } from '../args.js';
 
 export const copyCommand: Command = {
   name: 'copy',
@@ -26,8 +26,3 @@ byte order. OUT is written atomically; on any error nothing is left behind.`,
     return 0;
   },
 };
-
-export function help(cmd: Command, io: Io): number {
-  io.out(`${cmd.help}\n`);
-  return 0;
-}

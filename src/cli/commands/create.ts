@@ -5,10 +5,9 @@ import { kernelInputs } from '../../create/inputs.js';
 import { kernelTarget } from '../../create/tree.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { readTextInput } from '../../io/read-file.js';
-import { type Command, UsageError, parse } from '../args.js';
+import { type Command, UsageError, parse, help } from '../args.js';
 import { renderCreateJson, renderCreateReport } from '../render.js';
 import { includeDir } from './build.js';
-import { help } from './copy.js';
 
 export const createCommand: Command = {
   name: 'create',

@@ -1,9 +1,8 @@
 import { ElfObject } from '../../elf/object.js';
 import { readInput } from '../../io/read-file.js';
 import { inspectLivepatch } from '../../livepatch/inspect.js';
-import { type Command, UsageError, parse } from '../args.js';
+import { type Command, UsageError, parse, help } from '../args.js';
 import { renderInspection } from '../render.js';
-import { help } from './copy.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',

@@ -2,8 +2,7 @@ import { type SymbolSources, buildSymbolMap } from '../../kernel/build-map.js';
 import { MAP_FORMATS, type MapFormat, writeMap } from '../../kernel/map-load.js';
 import { runningKernelSources } from '../../kernel/running-kernel.js';
 import { VMLINUX } from '../../kernel/symbol-map.js';
-import { type Command, UsageError, parse } from '../args.js';
-import { help } from './copy.js';
+import { type Command, UsageError, parse, help } from '../args.js';
 
 export const symbolsCommand: Command = {
   name: 'symbols',

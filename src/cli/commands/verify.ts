@@ -7,9 +7,8 @@ import type { KernelSymbolMap } from '../../kernel/symbol-map.js';
 import { parseSymvers } from '../../kernel/symvers.js';
 import { livepatchInfo } from '../../livepatch/modinfo.js';
 import { verifyLivepatch } from '../../livepatch/verify.js';
-import { type Command, UsageError, parse } from '../args.js';
+import { type Command, UsageError, parse, help } from '../args.js';
 import { renderVerification } from '../render.js';
-import { help } from './copy.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
