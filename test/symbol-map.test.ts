@@ -74,6 +74,15 @@ describe('modules: positions in symbol table order, core symbols only', () => {
       init.map((e) => e.position),
       [0],
     );
+    // Both homonyms by index, in symbol table order: file a's, then file b's.
+    assert.deepEqual(
+      mod.indicesOf('homonym').map((i) => [mod.entry(i).position, mod.entry(i).file]),
+      [
+        [1, 'test_dup_mod_a.c'],
+        [2, 'test_dup_mod_b.c'],
+      ],
+    );
+    assert.deepEqual(mod.indicesOf('no_such_symbol'), []);
   });
 
   test('compressed modules (.ko.gz, .ko.xz, .ko.zst) read like plain ones', async () => {

@@ -110,7 +110,8 @@ export class ObjectSymbols implements ObjectQueries {
   private listedCount: Int32Array | undefined;
   /** Open addressing over names' bytes: each name's first symbol + 1, 0 for an empty slot. */
   private slots: Int32Array | undefined;
-  private byName: Map<string, number[]> | undefined;
+  /** Per symbol: the next symbol of its name, -1 after the last. */
+  private nextSame: Int32Array | undefined;
   private readonly fileIds = new Map<string, number>();
 
   constructor(name: string) {
@@ -224,7 +225,6 @@ export class ObjectSymbols implements ObjectQueries {
     this.listedCol[i] = listed ? 1 : 0;
     this.fileCol[i] = file;
     this.positions = undefined;
-    this.byName = undefined;
   }
 
   fileId(file: string): number {
@@ -317,17 +317,9 @@ export class ObjectSymbols implements ObjectQueries {
 
   /** Indices of every symbol named `name` (listed or not), in order. */
   indicesOf(name: string): number[] {
-    if (!this.byName) {
-      const byName = new Map<string, number[]>();
-      for (let i = 0; i < this.n; i++) {
-        const s = this.symbolName(i);
-        const list = byName.get(s);
-        if (list) list.push(i);
-        else byName.set(s, [i]);
-      }
-      this.byName = byName;
-    }
-    return this.byName.get(name) ?? [];
+    const out: number[] = [];
+    for (let i = this.firstNamed(name); i >= 0; i = this.nextSame![i]) out.push(i);
+    return out;
   }
 
   isListed(i: number): boolean {
@@ -369,6 +361,9 @@ export class ObjectSymbols implements ObjectQueries {
     const positions = new Int32Array(n);
     const firstOf = new Int32Array(n);
     const listedCount = new Int32Array(n);
+    const nextSame = new Int32Array(n).fill(-1);
+    // Per first symbol of a name: the last one seen so far.
+    const lastOf = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const start = st[i];
       const len = st[i + 1] - start;
@@ -390,9 +385,12 @@ export class ObjectSymbols implements ObjectQueries {
         }
       }
       firstOf[i] = first;
+      if (first !== i) nextSame[lastOf[first]] = i;
+      lastOf[first] = i;
       if (this.listedCol[i]) positions[i] = ++listedCount[first];
     }
     this.slots = slots;
+    this.nextSame = nextSame;
     this.firstOf = firstOf;
     this.listedCount = listedCount;
     this.positions = positions;
