@@ -26,6 +26,9 @@ export interface SymbolSources {
   progress?: (done: number, total: number) => void;
 }
 
+/** A module that cannot be read, where the caller did not ask for such modules to be skipped (keepGoing). */
+export class UnreadableModuleError extends KernelDataError {}
+
 export interface BuildResult {
   map: MemorySymbolMap;
   /** Modules that could not be read (only with keepGoing) and other things worth a warning. */
@@ -79,14 +82,14 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
     // Not reached: an earlier module failed (and that one is reported).
     if (!m) continue;
     if ('problem' in m) {
-      if (!src.keepGoing) throw new KernelDataError(`${m.problem} (use --keep-going to skip unreadable modules)`);
+      if (!src.keepGoing) throw new UnreadableModuleError(m.problem);
       problems.push(m.problem);
       continue;
     }
     const earlier = fromFile.get(m.name);
     if (earlier) {
       const problem = `${path}: module '${m.name}' was already read from ${earlier}`;
-      if (!src.keepGoing) throw new KernelDataError(`${problem} (use --keep-going to skip unreadable modules)`);
+      if (!src.keepGoing) throw new UnreadableModuleError(problem);
       problems.push(problem);
       continue;
     }
@@ -100,7 +103,7 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
       map.object(exp.object)?.exports.set(exp.name, exp.exportType);
     }
   }
-  if (map.objects.size === 0) throw new KernelDataError('no symbols: give --vmlinux, --kallsyms, --system-map or modules');
+  if (map.objects.size === 0) throw new KernelDataError('no symbols: no source of vmlinux symbols and no modules');
   // What the map was made for: the release, and the version whose kallsyms rules counted vmlinux.
   if (release) map.meta.set('release', release);
   const version = release && kernelVersionOf(release);

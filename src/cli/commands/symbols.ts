@@ -1,4 +1,5 @@
-import { type SymbolSources, buildSymbolMap } from '../../kernel/build-map.js';
+import { type SymbolSources, UnreadableModuleError, buildSymbolMap } from '../../kernel/build-map.js';
+import { KernelDataError } from '../../kernel/errors.js';
 import { MAP_FORMATS, type MapFormat, writeMap } from '../../kernel/map-load.js';
 import { runningKernelSources } from '../../kernel/running-kernel.js';
 import { VMLINUX } from '../../kernel/symbol-map.js';
@@ -71,7 +72,11 @@ Options:
         }
       : undefined;
 
-    const { map, problems } = await buildSymbolMap({ ...sources, release: values.release ?? sources.release });
+    const { map, problems } = await buildSymbolMap({ ...sources, release: values.release ?? sources.release }).catch((e: unknown) => {
+      // This command's way past such a module.
+      if (e instanceof UnreadableModuleError) throw new KernelDataError(`${e.message} (use --keep-going to skip unreadable modules)`);
+      throw e;
+    });
     map.meta.set('sources', describeSources(sources));
     for (const p of problems) io.err(`klp-convert: warning: skipped ${p}\n`);
     writeMap(map, values.output, format);
