@@ -9,7 +9,6 @@ import { writeElf } from '../src/elf/writer.js';
 import { readModuleSymbols } from '../src/kernel/elf-symbols.js';
 import { KernelDataError } from '../src/kernel/errors.js';
 import { parseMap } from '../src/kernel/map-format.js';
-import { ObjectSymbols } from '../src/kernel/symbol-map.js';
 import { ConversionError, convertLivepatch } from '../src/livepatch/convert.js';
 import { inspectLivepatch } from '../src/livepatch/inspect.js';
 import { verifyLivepatch } from '../src/livepatch/verify.js';
@@ -46,7 +45,7 @@ test('mutated objects give typed errors, never a crash, through read, symbol map
       for (let k = 1 + (rnd() % 3); k > 0; k--) bytes[start + (rnd() % Math.max(1, len))] = rnd() & 0xff;
       const input = rnd() % 10 === 0 ? bytes.subarray(0, rnd() % bytes.length) : bytes;
       try {
-        readModuleSymbols(new ElfReader(new BufferSource(input), name), name, (n) => new ObjectSymbols(n));
+        readModuleSymbols(new ElfReader(new BufferSource(input), name), name);
         const obj = ElfObject.parse(input, name);
         inspectLivepatch(obj, name);
         verifyLivepatch(obj, { map });

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { buildSymbolMap } from '../src/kernel/build-map.js';
 import { formatMap, parseMap } from '../src/kernel/map-format.js';
 import { loadMap } from '../src/kernel/map-load.js';
+import { modinfoValue } from '../src/kernel/modinfo.js';
 import { findModules } from '../src/kernel/module-files.js';
 import { type ObjectSymbols, VMLINUX } from '../src/kernel/symbol-map.js';
 import { readSymbolFiles } from '../src/kernel/symbol-files.js';
@@ -133,6 +134,29 @@ describe('modules: positions in symbol table order, core symbols only', () => {
     copyFileSync(plain, ko);
     const { map } = await buildSymbolMap({ modules: [ko] });
     assert.ok(map.object('my_plain'));
+  });
+
+  test('.modinfo name= is taken only at the start of an entry', () => {
+    const modinfo = Buffer.from('license=GPL\0xname=wrong\0description=name=wrong too\0name=right\0', 'latin1');
+    assert.equal(modinfoValue(modinfo, 'name'), 'right');
+    assert.equal(modinfoValue(Buffer.from('name=first\0name=second\0', 'latin1'), 'name'), 'first');
+    assert.equal(modinfoValue(Buffer.from('xname=a\0', 'latin1'), 'name'), undefined);
+  });
+
+  test('vmlinux read on the worker thread (modules given too): its errors as when read here', async () => {
+    // With a module to read, the worker reads vmlinux: its refusals must come back as they are.
+    const notElf = join(dir, 'not-elf-vmlinux');
+    writeFileSync(notElf, 'not an ELF file at all');
+    await assert.rejects(buildSymbolMap({ vmlinux: notElf, modules: [ko] }), (e: Error) => {
+      assert.equal(e.name, 'ElfError');
+      assert.match(e.message, /^.*not-elf-vmlinux: not an ELF file \(bad magic number\)$/);
+      return true;
+    });
+    await assert.rejects(buildSymbolMap({ vmlinux: join(dir, 'missing-vmlinux'), modules: [ko] }), (e: Error) => {
+      assert.equal(e.name, 'KernelDataError');
+      assert.match(e.message, /^cannot read vmlinux .*missing-vmlinux: no such file or directory$/);
+      return true;
+    });
   });
 });
 

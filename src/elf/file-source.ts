@@ -22,12 +22,12 @@ export class FileSource implements ByteSource {
   /**
    * `head`, `tail`: the first read within the file's first `head` (or last `tail`) bytes reads
    * them all. The ELF header is at the start; linkers put the symbol and string tables and the
-   * section headers at the end. For a kernel module, one of 4,000 read in a row, two reads then
+   * section headers at the end. For a small object, one of thousands read in a row, two reads then
    * serve most of what a symbol reader asks for, where a read per table and header cost as much as
    * their contents. `scratch`: where everything this source reads goes, shared by the sources a
    * caller reads one after the other: what this source returns is valid until the next source is
-   * made with the same scratch (fresh buffers for each of 4,000 files cost more in page faults and
-   * garbage collection than their reads).
+   * made with the same scratch (fresh buffers for each of thousands of files cost more in page
+   * faults and garbage collection than their reads).
    */
   constructor(
     readonly path: string,

@@ -207,7 +207,7 @@ export class ElfReader {
 
   /** Every number of a section header is checked before anything is sized or read by it. */
   private checkSection(sh: SectionHeader): void {
-    // Spelled out: 4,000 modules of 40 sections each pass here.
+    // Spelled out, not an array per section: readers of thousands of objects pass here for each.
     if (
       Number.isNaN(sh.flags) ||
       Number.isNaN(sh.offset) ||
@@ -379,8 +379,8 @@ export class SymbolTableView {
   name(i: number): string {
     const off = this.nameOffset(i);
     if (off === 0) return '';
-    // Decoded name by name: callers ask for a few names of a table (a module's file names) or for
-    // each once, and decoding a whole kernel's 37 MB of string tables cost more than that.
+    // Decoded name by name: callers ask for a few names of a table or for each once, and decoding
+    // whole string tables up front cost more than that when thousands of objects are read.
     const b = this.strtabBuffer;
     return b.toString('latin1', off, b.indexOf(0, off));
   }

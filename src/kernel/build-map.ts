@@ -6,7 +6,7 @@ import { KernelDataError } from './errors.js';
 import { addKallsyms, addSystemMap } from './kallsyms-file.js';
 import { kallsymsRulesFor, kernelVersionOf } from './kallsyms-rules.js';
 import { findModules } from './module-files.js';
-import { MemorySymbolMap, VMLINUX } from './symbol-map.js';
+import { MemorySymbolMap } from './symbol-map.js';
 import { parseSymvers } from './symvers.js';
 
 export interface SymbolSources {
@@ -61,8 +61,6 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
   const read = readSymbolFiles(src.vmlinux, release, files, !!src.keepGoing, src.progress);
   // Settled below; a failure of the text sources first must not leave it unhandled.
   read.catch(() => {});
-  // The object is made first so that it stays the first, as it was when read on this thread.
-  if (src.vmlinux) map.objectFor(VMLINUX);
   if (src.kallsyms) {
     addKallsyms(map, readTextInput(src.kallsyms, 'kallsyms dump'), src.kallsyms);
   }

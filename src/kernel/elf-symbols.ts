@@ -13,7 +13,7 @@ import type { ElfReader, SymbolTableView } from '../elf/reader.js';
 import { KernelDataError } from './errors.js';
 import { type KallsymsRules, compareNmOrder, compareSameAddress, isModuleCoreSymbol, nmType } from './kallsyms-rules.js';
 import { modinfoValue, moduleNameFromPath } from './modinfo.js';
-import type { ObjectSymbols } from './symbol-map.js';
+import { ObjectSymbols } from './symbol-map.js';
 
 function symtabOf(reader: ElfReader, what: string): SymbolTableView {
   const sh = reader.symtab;
@@ -215,13 +215,12 @@ function moduleCoreTest(reader: ElfReader, v: SymbolTableView): (i: number) => b
 /**
  * A module's defined symbols in symbol table order, which is the order the kernel walks when it
  * counts positions; the ones that do not survive the module's init (see isModuleCoreSymbol) are
- * kept with no position.
+ * kept with no position. The table is named as the kernel names the module: .modinfo `name=`, else
+ * from the file name.
  */
-export function readModuleSymbols(reader: ElfReader, path: string, into: (name: string) => ObjectSymbols): void {
+export function readModuleSymbols(reader: ElfReader, path: string): ObjectSymbols {
   const modinfo = reader.sectionByName('.modinfo');
-  // The module's name as the kernel knows it: .modinfo `name=`, else from the file name.
-  const name = (modinfo && modinfoValue(reader.data(modinfo), 'name')) || moduleNameFromPath(path);
-  const out = into(name);
+  const out = new ObjectSymbols((modinfo && modinfoValue(reader.data(modinfo), 'name')) || moduleNameFromPath(path));
   const v = symtabOf(reader, 'kernel modules always have one');
   const strtab = v.strtabBytes;
   out.reserve(v.count, strtab.length);
@@ -250,6 +249,7 @@ export function readModuleSymbols(reader: ElfReader, path: string, into: (name: 
     if (local && fileId < 0) fileId = out.fileId(file);
     out.addFromStrtab(strtab, nameOffset, letterOf(i).charCodeAt(0), v.sizeNumber(i), isCore(i), local ? fileId : -1);
   }
+  return out;
 }
 
 /**

@@ -54,9 +54,7 @@ async function readModuleFile(path: string): Promise<ObjectSymbols | ModuleProbl
   try {
     const { reader, close } = await openModule(path, scratch);
     try {
-      let symbols: ObjectSymbols | undefined;
-      readModuleSymbols(reader, path, (name) => (symbols = new ObjectSymbols(name)));
-      return symbols!;
+      return readModuleSymbols(reader, path);
     } finally {
       close();
     }
