@@ -232,14 +232,14 @@ describe("Debian's kernel (kallsyms dumped from it under qemu, its modules and M
     writeFileSync(broken[0], 'not an elf');
     writeFileSync(broken[1], 'not an elf either');
     const files = [...all.slice(0, 100), broken[1], ...all.slice(100, 200), broken[0], ...all.slice(200)];
-    const stopped = await readSymbolFiles(undefined, undefined, files, false, undefined, false);
+    const stopped = await readSymbolFiles(undefined, undefined, () => files, false, undefined, false);
     assert.match((stopped.modules[100] as { problem: string }).problem, /broken-b\.ko: not an ELF file/);
     assert.ok(
       stopped.modules.slice(0, 100).every((m) => m && !('problem' in m)),
       'every module before the failure is read',
     );
-    const aside = await readSymbolFiles(undefined, undefined, files, true, undefined, false);
-    const here = await readSymbolFiles(undefined, undefined, files, true);
+    const aside = await readSymbolFiles(undefined, undefined, () => files, true, undefined, false);
+    const here = await readSymbolFiles(undefined, undefined, () => files, true);
     assert.deepEqual(
       aside.modules.map((m, i) => (m && 'problem' in m ? i : undefined)).filter((i) => i !== undefined),
       [100, 201],

@@ -57,8 +57,7 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
   const given = [src.vmlinux && 'vmlinux', src.kallsyms && 'kallsyms', src.systemMap && 'System.map'].filter(Boolean);
   if (given.length > 1) throw new KernelDataError(`give one source of vmlinux symbols, not ${given.join(' and ')}`);
   let release = src.release;
-  const files = modulePaths(src.modules);
-  const read = readSymbolFiles(src.vmlinux, release, files, !!src.keepGoing, src.progress);
+  const read = readSymbolFiles(src.vmlinux, release, () => modulePaths(src.modules), !!src.keepGoing, src.progress);
   // Settled below; a failure of the text sources first must not leave it unhandled.
   read.catch(() => {});
   if (src.kallsyms) {
@@ -68,7 +67,7 @@ export async function buildSymbolMap(src: SymbolSources): Promise<BuildResult> {
     addSystemMap(map, readTextInput(src.systemMap, 'System.map'), src.systemMap, kallsymsRulesFor(release));
   }
 
-  const { vmlinux, modules } = await read;
+  const { vmlinux, files, modules } = await read;
   if (vmlinux) {
     map.adopt(vmlinux.symbols);
     release = vmlinux.release;

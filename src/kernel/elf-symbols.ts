@@ -13,7 +13,7 @@ import type { ElfReader, SymbolTableView } from '../elf/reader.js';
 import { KernelDataError } from './errors.js';
 import { type KallsymsRules, compareNmOrder, compareSameAddress, isModuleCoreSymbol, nmType } from './kallsyms-rules.js';
 import { modinfoValue, moduleNameFromPath } from './modinfo.js';
-import { ObjectSymbols } from './symbol-map.js';
+import { type ColumnArena, ObjectSymbols } from './symbol-map.js';
 
 function symtabOf(reader: ElfReader, what: string): SymbolTableView {
   const sh = reader.symtab;
@@ -218,9 +218,9 @@ function moduleCoreTest(reader: ElfReader, v: SymbolTableView): (i: number) => b
  * kept with no position. The table is named as the kernel names the module: .modinfo `name=`, else
  * from the file name.
  */
-export function readModuleSymbols(reader: ElfReader, path: string): ObjectSymbols {
+export function readModuleSymbols(reader: ElfReader, path: string, arena?: ColumnArena): ObjectSymbols {
   const modinfo = reader.sectionByName('.modinfo');
-  const out = new ObjectSymbols((modinfo && modinfoValue(reader.data(modinfo), 'name')) || moduleNameFromPath(path));
+  const out = new ObjectSymbols((modinfo && modinfoValue(reader.data(modinfo), 'name')) || moduleNameFromPath(path), arena);
   const v = symtabOf(reader, 'kernel modules always have one');
   const strtab = v.strtabBytes;
   out.reserve(v.count, strtab.length);

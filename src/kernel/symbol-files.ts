@@ -14,7 +14,7 @@ import { addVmlinuxSymbols, readModuleSymbols, vmlinuxRelease } from './elf-symb
 import { KernelDataError } from './errors.js';
 import { kallsymsRulesFor } from './kallsyms-rules.js';
 import { openModule } from './module-files.js';
-import { ObjectSymbols, type ObjectSymbolsData, VMLINUX } from './symbol-map.js';
+import { ColumnArena, ObjectSymbols, type ObjectSymbolsData, VMLINUX } from './symbol-map.js';
 
 export interface VmlinuxSymbols {
   symbols: ObjectSymbols;
@@ -50,11 +50,11 @@ export interface ModuleProblem {
 }
 
 /** One module's symbols, or why they cannot be read; anything but a problem with the file is thrown. */
-async function readModuleFile(path: string): Promise<ObjectSymbols | ModuleProblem> {
+async function readModuleFile(path: string, arena: ColumnArena): Promise<ObjectSymbols | ModuleProblem> {
   try {
     const { reader, close } = await openModule(path, scratch);
     try {
-      return readModuleSymbols(reader, path);
+      return readModuleSymbols(reader, path, arena);
     } finally {
       close();
     }
@@ -81,10 +81,11 @@ async function readShare(
   out: Map<number, ObjectSymbols | ModuleProblem>,
   progress?: (done: number, total: number) => void,
 ) {
+  const arena = new ColumnArena();
   while (Atomics.load(counter, STOP) === 0) {
     const i = Atomics.add(counter, NEXT, 1);
     if (i >= files.length) break;
-    const read = await readModuleFile(files[i]);
+    const read = await readModuleFile(files[i], arena);
     out.set(i, read);
     if ('problem' in read && !keepGoing) Atomics.store(counter, STOP, 1);
     // Both threads' modules: all those taken, less the one the other thread may be reading.
@@ -94,46 +95,52 @@ async function readShare(
 
 export interface SymbolFiles {
   vmlinux?: VmlinuxSymbols;
+  /** The module files listed. */
+  files: string[];
   /** Per module file, in the order given: its symbols, or why they cannot be read. */
   modules: (ObjectSymbols | ModuleProblem | undefined)[];
 }
 
 /**
- * vmlinux's symbols and each module's, read on this thread and a worker. A module not reached
- * (after a failure without `keepGoing`) is undefined. `here` false leaves every module to the
- * worker (tests: which thread takes which module depends on timing).
+ * vmlinux's symbols and each module's (the files `listModules` gives), read on this thread and a
+ * worker. A module not reached (after a failure without `keepGoing`) is undefined. `here` false
+ * leaves every module to the worker (tests: which thread takes which module depends on timing).
  */
 export async function readSymbolFiles(
   vmlinux: string | undefined,
   release: string | undefined,
-  files: string[],
+  listModules: () => string[],
   keepGoing: boolean,
   progress?: (done: number, total: number) => void,
   here = true,
 ): Promise<SymbolFiles> {
   const counter = new Int32Array(new SharedArrayBuffer(8));
-  const work = (vmlinux ? 1 : 0) + files.length;
-  const aside =
-    work > 1 || !here
-      ? startWorker({ symbolFiles: true, vmlinux, release, files, counter: counter.buffer as SharedArrayBuffer, keepGoing })
-      : undefined;
-  // Settled later; a failure here first must not leave it unhandled.
-  aside?.catch(() => {});
-  const mine = new Map<number, ObjectSymbols | ModuleProblem>();
-  let read: VmlinuxSymbols | undefined;
+  const task: WorkerTask = { symbolFiles: true, vmlinux, release, counter: counter.buffer as SharedArrayBuffer, keepGoing };
+  // vmlinux is the worker's whatever the modules: started first, it starts up while they are listed
+  // (a whole kernel's 4,000 files), which is most of the time it takes to start.
+  let aside = vmlinux ? startWorker(task) : undefined;
+  let files: string[];
   try {
-    if (vmlinux && !aside) read = readVmlinuxSymbols(vmlinux, release);
+    files = listModules();
+  } catch (e) {
+    aside?.stop();
+    throw e;
+  }
+  if (!aside && (files.length > 1 || !here)) aside = startWorker(task);
+  aside?.send(files);
+  const mine = new Map<number, ObjectSymbols | ModuleProblem>();
+  try {
     if (here) await readShare(files, counter, keepGoing, mine, progress);
   } catch (e) {
     Atomics.store(counter, STOP, 1);
     throw e;
   }
-  const theirs = aside ? await aside : undefined;
-  if (theirs?.vmlinux) read = { symbols: ObjectSymbols.fromData(theirs.vmlinux.symbols), release: theirs.vmlinux.release };
+  const theirs = aside ? await aside.reply : undefined;
+  const read = theirs?.vmlinux && { symbols: ObjectSymbols.fromData(theirs.vmlinux.symbols), release: theirs.vmlinux.release };
   if (files.length > 0) progress?.(files.length, files.length);
   const modules = files.map((_, i) => mine.get(i));
   for (const m of theirs?.modules ?? []) modules[m.index] = 'problem' in m ? { problem: m.problem } : ObjectSymbols.fromData(m.symbols);
-  return { vmlinux: read, modules };
+  return { vmlinux: read, files, modules };
 }
 
 interface WorkerTask {
@@ -141,7 +148,6 @@ interface WorkerTask {
   symbolFiles: true;
   vmlinux: string | undefined;
   release: string | undefined;
-  files: string[];
   counter: SharedArrayBuffer;
   keepGoing: boolean;
 }
@@ -155,7 +161,16 @@ type WorkerReply =
     }
   | { ok: false; elf?: { kind: ElfErrorKind; detail: string; file?: string; section?: string }; kernel?: string; other?: string };
 
-function startWorker(task: WorkerTask): Promise<Extract<WorkerReply, { ok: true }>> {
+interface WorkerHandle {
+  /** Its share, once it has read it. */
+  reply: Promise<Extract<WorkerReply, { ok: true }>>;
+  /** The module files, whose numbers the shared counter hands out. */
+  send(files: string[]): void;
+  /** Stop it, unanswered. */
+  stop(): void;
+}
+
+function startWorker(task: WorkerTask): WorkerHandle {
   // The worker is this file: .js built, .ts when the tests run the sources under tsx, whose loader
   // Node 20 does not carry into workers (--import runs on the main thread only): that worker
   // registers it before it loads this file.
@@ -167,30 +182,38 @@ function startWorker(task: WorkerTask): Promise<Extract<WorkerReply, { ok: true 
           { eval: true, workerData: task },
         )
       : new Worker(new URL(self), { workerData: task });
-  return new Promise((resolve, reject) => {
-    worker.once('message', (reply: WorkerReply) => {
+  const reply = new Promise<Extract<WorkerReply, { ok: true }>>((resolve, reject) => {
+    worker.once('message', (r: WorkerReply) => {
       // Settled once the worker is gone, so that it holds no thread or descriptor after the read.
       worker.removeAllListeners('exit');
       void worker.terminate().then(() => {
-        if (reply.ok) resolve(reply);
-        else if (reply.elf) reject(new ElfError(reply.elf.kind, reply.elf.detail, { file: reply.elf.file, section: reply.elf.section }));
-        else if (reply.kernel !== undefined) reject(new KernelDataError(reply.kernel));
-        else reject(new Error(`reading symbol files on a worker thread failed: ${reply.other}`));
+        if (r.ok) resolve(r);
+        else if (r.elf) reject(new ElfError(r.elf.kind, r.elf.detail, { file: r.elf.file, section: r.elf.section }));
+        else if (r.kernel !== undefined) reject(new KernelDataError(r.kernel));
+        else reject(new Error(`reading symbol files on a worker thread failed: ${r.other}`));
       });
     });
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the worker reading symbol files exited (${code}) without an answer`)));
   });
+  // Settled later, or never asked for when this thread fails first: not an unhandled rejection.
+  reply.catch(() => {});
+  return {
+    reply,
+    send: (files) => worker.postMessage(files),
+    stop: () => void worker.terminate(),
+  };
 }
 
 /** The worker's side: vmlinux first, then modules from the shared counter. */
 async function workerMain(task: WorkerTask, reply: (r: WorkerReply, transfer?: ArrayBuffer[]) => void): Promise<void> {
   const counter = new Int32Array(task.counter);
   try {
-    const transfer: ArrayBuffer[] = [];
+    // A set: the modules' columns share their arena's blocks, and a buffer listed twice is refused.
+    const transfer = new Set<ArrayBuffer>();
     const take = (o: ObjectSymbols): ObjectSymbolsData => {
       const d = o.toData();
-      transfer.push(...d.transfer);
+      for (const b of d.transfer) transfer.add(b);
       return d.data;
     };
     let vmlinux: Extract<WorkerReply, { ok: true }>['vmlinux'];
@@ -198,10 +221,11 @@ async function workerMain(task: WorkerTask, reply: (r: WorkerReply, transfer?: A
       const read = readVmlinuxSymbols(task.vmlinux, task.release);
       vmlinux = { symbols: take(read.symbols), release: read.release };
     }
+    const files = await new Promise<string[]>((resolve) => parentPort!.once('message', resolve));
     const mine = new Map<number, ObjectSymbols | ModuleProblem>();
-    await readShare(task.files, counter, task.keepGoing, mine);
+    await readShare(files, counter, task.keepGoing, mine);
     const modules = [...mine].map(([index, m]) => ('problem' in m ? { index, problem: m.problem } : { index, symbols: take(m) }));
-    reply({ ok: true, vmlinux, modules }, transfer);
+    reply({ ok: true, vmlinux, modules }, [...transfer]);
   } catch (e) {
     Atomics.store(counter, STOP, 1);
     if (e instanceof ElfError) reply({ ok: false, elf: { kind: e.kind, detail: e.detail, file: e.file, section: e.section } });

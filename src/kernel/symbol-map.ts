@@ -84,6 +84,47 @@ const noSizes = new Float64Array(0);
 const noFiles = new Int32Array(0);
 const noHashes = new Uint32Array(0);
 
+/**
+ * Column memory for the tables one thread builds one after the other (a whole kernel's 4,000
+ * modules): each table's columns are views of one large block, where seven buffers of its own per
+ * table cost more to allocate, collect and move between threads than their contents. A block is
+ * never reused: the views stay valid for as long as their table.
+ */
+export class ColumnArena {
+  private block = new ArrayBuffer(0);
+  private used = 0;
+
+  /** Columns for `symbols` symbols and `nameBytes` name bytes. */
+  take(symbols: number, nameBytes: number) {
+    // The 8-byte column first, then the 4-byte ones, then bytes: every view starts aligned.
+    const need = 8 * symbols + 4 * (symbols + 1) + 4 * symbols + 4 * symbols + 2 * symbols + nameBytes;
+    if (this.used + need > this.block.byteLength) {
+      this.block = new ArrayBuffer(Math.max(need, ColumnArena.BLOCK));
+      this.used = 0;
+    }
+    const b = this.block;
+    let at = this.used;
+    const sizes = new Float64Array(b, at, symbols);
+    at += 8 * symbols;
+    const starts = new Uint32Array(b, at, symbols + 1);
+    at += 4 * (symbols + 1);
+    const hashes = new Uint32Array(b, at, symbols);
+    at += 4 * symbols;
+    const files = new Int32Array(b, at, symbols);
+    at += 4 * symbols;
+    const types = new Uint8Array(b, at, symbols);
+    at += symbols;
+    const listed = new Uint8Array(b, at, symbols);
+    at += symbols;
+    const names = new Uint8Array(b, at, nameBytes);
+    this.used = Math.ceil((at + nameBytes) / 8) * 8;
+    return { sizes, starts, hashes, files, types, listed, names };
+  }
+
+  /** 8 MiB: a whole Debian kernel's modules take a few blocks. */
+  private static readonly BLOCK = 8 << 20;
+}
+
 /** The symbols of one object, in kallsyms order for vmlinux and symbol-table order for modules. */
 export class ObjectSymbols implements ObjectQueries {
   readonly name: string;
@@ -114,7 +155,11 @@ export class ObjectSymbols implements ObjectQueries {
   private nextSame: Int32Array | undefined;
   private readonly fileIds = new Map<string, number>();
 
-  constructor(name: string) {
+  /** `arena`: where reserve() takes the first columns from (see ColumnArena), else their own buffers. */
+  constructor(
+    name: string,
+    private readonly arena?: ColumnArena,
+  ) {
     this.name = name;
   }
 
@@ -194,6 +239,17 @@ export class ObjectSymbols implements ObjectQueries {
    * sizes asks once, so each column is allocated once per object.
    */
   reserve(symbols: number, nameBytes: number): void {
+    if (this.arena && this.n === 0 && this.typeCol.length === 0) {
+      const c = this.arena.take(symbols, nameBytes);
+      this.nameData = c.names;
+      this.starts = c.starts;
+      this.typeCol = c.types;
+      this.sizeCol = c.sizes;
+      this.listedCol = c.listed;
+      this.fileCol = c.files;
+      this.hashCol = c.hashes;
+      return;
+    }
     if (this.nameEnd + nameBytes > this.nameData.length) {
       const next = new Uint8Array(Math.max(this.nameData.length * 2, this.nameEnd + nameBytes, 256));
       next.set(this.nameData.subarray(0, this.nameEnd));
