@@ -122,7 +122,7 @@ class NameFilters {
   }
 }
 
-/** Suffixes and parts of ARM, MIPS and PowerPC linker stubs, dropped by every version here. */
+/** Suffixes and parts of ARM and PowerPC linker stubs' names, dropped by every version here. */
 const ignoredSuffixes = ['_from_arm', '_from_thumb', '_veneer'];
 const ignoredParts = ['.long_branch.', '.plt_branch.'];
 const keptAbsolute = ['__kernel_syscall_via_break', '__kernel_syscall_via_epc', '__kernel_sigtramp', '__gp'];
