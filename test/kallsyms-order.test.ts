@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildSymbolMap } from '../src/kernel/build-map.js';
+import { kallsymsRulesFor } from '../src/kernel/kallsyms-rules.js';
 import { VMLINUX } from '../src/kernel/symbol-map.js';
 import { tempDir } from './helpers.js';
 
@@ -117,5 +118,67 @@ test('vmlinux: kallsyms order of same-address ties, ignore lists and absolute sy
       v.names.every((n, i) => n !== gone || !v.listed[i]),
       `${gone} is not in kallsyms`,
     );
+  }
+});
+
+/*
+ * The name filters by version, from the kernels' own scripts (expected values follow from these):
+ * 6.1: the mksysmap grep and is_ignored_symbol() lists quoted above.
+ * 6.12.95 scripts/mksysmap (sed): / [aNUw] /d, / \$/d, / \.L/d, / __efistub_/d, / __pi_\\$/d,
+ *   / __pi_\.L/d, / __kvm_nvhe_\$/d, / __kvm_nvhe_\.L/d, / __[[:alnum:]]*Thunk_/d,
+ *   / __kcfi_typeid_/d, / __kvm_nvhe___kcfi_typeid_/d, / __pi___kcfi_typeid_/d, / __crc_/d,
+ *   / __kstrtab_/d, / __kstrtabns_/d, /_from_arm$/d, /_from_thumb$/d, /_veneer$/d, / L0$/d,
+ *   / _SDA_BASE_$/d, / _SDA2_BASE_$/d, /\.long_branch\./d, /\.plt_branch\./d
+ *   (the space before a name is the one after nm's type: ` X` filters match at the name's start).
+ * 7.3.4 scripts/mksysmap: the same with / __pi_\$/d for / __pi_\\$/d, and / __mod_device_table__/d
+ *   and / __UNIQUE_ID_modinfo_[0-9]*$/d added.
+ */
+test('kallsyms name filters of Linux 6.1, 6.4 to 6.17 and 6.18 on', () => {
+  // name, type, listed by 6.1, by 6.12, by 7.3
+  const cases: [string, string, boolean, boolean, boolean][] = [
+    ['plain', 'T', true, true, true],
+    ['plain', 'w', false, false, false],
+    ['plain', 'a', false, false, false],
+    ['plain', 'U', false, false, false],
+    ['$x', 't', false, false, false],
+    ['.Lfoo', 't', false, false, false],
+    ['L0', 't', false, false, false],
+    ['L01', 't', true, true, true],
+    ['_SDA_BASE_', 'D', false, false, false],
+    ['_SDA_BASE_x', 'D', true, true, true],
+    ['kallsyms_names', 'R', false, true, true],
+    ['kallsyms_names2', 'R', true, true, true],
+    ['__crc_foo', 'R', false, false, false],
+    ['__kstrtabns_foo', 'R', false, false, false],
+    ['__efistub_foo', 'T', false, false, false],
+    ['x__efistub_foo', 'T', true, true, true],
+    ['__kcfi_typeid_foo', 'T', false, false, false],
+    ['__pi___kcfi_typeid_foo', 'T', true, false, false],
+    ['__pi_.Lfoo', 't', true, false, false],
+    ['__pi_$x', 't', true, true, false],
+    ['__ARMV5PILongThunk_foo', 'T', false, false, false],
+    ['__FooThunk_bar', 'T', true, false, false],
+    ['__Thunk_bar', 'T', true, false, false],
+    ['__foo_Thunk_bar', 'T', true, true, true],
+    ['x__FooThunk_bar', 'T', true, true, true],
+    ['foo_veneer', 'T', false, false, false],
+    ['foo_veneerx', 'T', true, true, true],
+    ['foo_from_thumb', 'T', false, false, false],
+    ['foo.long_branch.bar', 'T', false, false, false],
+    ['foo.long_branch', 'T', true, true, true],
+    ['.plt_branch.', 'T', false, false, false],
+    ['__mod_device_table__pci__foo', 'R', true, true, false],
+    ['__UNIQUE_ID_modinfo_1290', 'r', true, true, false],
+    ['__UNIQUE_ID_modinfo_', 'r', true, true, false],
+    ['__UNIQUE_ID_modinfo_12a', 'r', true, true, true],
+    ['__gp', 'A', true, true, true],
+    ['__gpx', 'A', false, false, false],
+  ];
+  const rules = [kallsymsRulesFor('6.1.0-56-amd64'), kallsymsRulesFor('6.12.95+deb12-amd64'), kallsymsRulesFor('7.3.4+deb13-amd64')];
+  for (const [name, type, ...expected] of cases) {
+    // The name inside a longer buffer, as in a string table.
+    const bytes = Buffer.from(`\0${name}\0rest`, 'latin1');
+    const got = rules.map((r) => r.listed(bytes, 1, 1 + name.length, type.charCodeAt(0)));
+    assert.deepEqual(got, expected, `${name} ${type}`);
   }
 });

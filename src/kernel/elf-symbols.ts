@@ -13,6 +13,7 @@ import type { ElfReader, SymbolTableView } from '../elf/reader.js';
 import { KernelDataError } from './errors.js';
 import { type KallsymsRules, compareNmOrder, compareSameAddress, isModuleCoreSymbol, nmType } from './kallsyms-rules.js';
 import { modinfoValue, moduleNameFromPath } from './modinfo.js';
+import { bytesStartWith } from './name-hash.js';
 import { type ColumnArena, ObjectSymbols } from './symbol-map.js';
 
 function symtabOf(reader: ElfReader, what: string): SymbolTableView {
@@ -56,16 +57,72 @@ function typeLetters(reader: ElfReader, v: SymbolTableView): (i: number) => stri
   };
 }
 
-/** Whether the NUL-terminated name at `bytes[at]` starts with `prefix`. */
-function nameStartsWith(bytes: Uint8Array, at: number, prefix: string): boolean {
-  if (at + prefix.length > bytes.length) return false;
-  for (let k = 0; k < prefix.length; k++) if (bytes[at + k] !== prefix.charCodeAt(k)) return false;
-  return true;
-}
-
 /** Export flavour from the section a `__ksymtab_<name>` entry sits in (Linux < 6.5 layout). */
 function exportTypeOf(sectionName: string): string {
   return sectionName.startsWith('__ksymtab_gpl') || sectionName.startsWith('___ksymtab_gpl') ? 'EXPORT_SYMBOL_GPL' : 'EXPORT_SYMBOL';
+}
+
+/** vmlinux's named, defined symbols by symbol-table index, split by whether kallsyms lists them. */
+interface VmlinuxSymbolOrder {
+  /** The listed ones in kallsyms order. */
+  listed: Int32Array;
+  /** The others, in symbol table order. */
+  unlisted: Int32Array;
+  /** Per symbol-table index: nm's type letter as a character code. */
+  types: Uint8Array;
+  /** Per symbol-table index: the id (in `into`) of a local symbol's source file, else -1. */
+  files: Int32Array;
+}
+
+/**
+ * vmlinux's symbols in kallsyms order (see addVmlinuxSymbols). With `into`, also each local
+ * symbol's source file and the exports go there. One pass over the symbol table on its bytes: a
+ * vmlinux has 130,000 to 210,000 symbols, read once per process, so no string is made for a name
+ * the rules and the sort do not need as one.
+ */
+function orderVmlinuxSymbols(reader: ElfReader, v: SymbolTableView, rules: KallsymsRules, into?: ObjectSymbols): VmlinuxSymbolOrder {
+  const strtab = v.strtabBytes;
+  const count = v.count;
+  const letterOf = typeLetters(reader, v);
+  const listed = new Int32Array(count);
+  const unlisted = new Int32Array(count);
+  let nListed = 0;
+  let nUnlisted = 0;
+  const types = new Uint8Array(count);
+  const files = new Int32Array(count).fill(-1);
+  // Addresses as two 32-bit halves: no bigint per symbol.
+  const hi = new Uint32Array(count);
+  const lo = new Uint32Array(count);
+  let file = -1;
+  for (let i = 1; i < count; i++) {
+    const info = v.info(i);
+    const t = info & 0xf;
+    if (t === STT_FILE) {
+      if (into) file = into.fileId(v.name(i));
+      continue;
+    }
+    if (t === STT_SECTION || v.shndx(i) === SHN_UNDEF) continue;
+    const start = v.nameOffset(i);
+    if (start === 0) continue;
+    // The string table ends in NUL (SymbolTableView checks it).
+    const end = strtab.indexOf(0, start);
+    if (end === start) continue;
+    const type = letterOf(i).charCodeAt(0);
+    types[i] = type;
+    if (info >> 4 === STB_LOCAL) files[i] = file;
+    if (into && bytesStartWith(strtab, start, end, '__ksymtab_')) {
+      const sec = reader.sections[v.shndx(i)];
+      if (sec) into.exports.set(v.name(i).slice('__ksymtab_'.length), exportTypeOf(sec.name));
+    }
+    if (rules.listed(strtab, start, end, type)) {
+      hi[i] = v.valueHi(i);
+      lo[i] = v.valueLo(i);
+      listed[nListed++] = i;
+    } else unlisted[nUnlisted++] = i;
+  }
+  const order = listed.subarray(0, nListed);
+  sortKallsyms(v, order, types, hi, lo);
+  return { listed: order, unlisted: unlisted.subarray(0, nUnlisted), types, files };
 }
 
 /**
@@ -78,61 +135,78 @@ export function addVmlinuxSymbols(reader: ElfReader, into: ObjectSymbols, rules:
   const v = symtabOf(reader, "a stripped vmlinux has no symbols; use the -dbg package's vmlinux, a System.map or a kallsyms dump");
   const strtab = v.strtabBytes;
   into.reserve(v.count, strtab.length);
-  const letterOf = typeLetters(reader, v);
-  const listed: number[] = [];
-  const unlisted: number[] = [];
-  const types: string[] = new Array(v.count);
-  const files = new Int32Array(v.count).fill(-1);
-  // Addresses as two 32-bit halves: the sort compares them ~2 million times.
-  const hi = new Uint32Array(v.count);
-  const lo = new Uint32Array(v.count);
-  let file = -1;
-  for (let i = 1; i < v.count; i++) {
-    const t = v.type(i);
-    if (t === STT_FILE) {
-      file = into.fileId(v.name(i));
-      continue;
-    }
-    if (t === STT_SECTION || v.shndx(i) === SHN_UNDEF) continue;
-    const name = v.name(i);
-    if (name === '') continue;
-    const letter = letterOf(i);
-    types[i] = letter;
-    hi[i] = v.valueHi(i);
-    lo[i] = v.valueLo(i);
-    if (v.bind(i) === STB_LOCAL) files[i] = file;
-    if (name.startsWith('__ksymtab_')) {
-      const sec = reader.sections[v.shndx(i)];
-      if (sec) into.exports.set(name.slice('__ksymtab_'.length), exportTypeOf(sec.name));
-    }
-    (rules.listed(name, letter) ? listed : unlisted).push(i);
+  const { listed, unlisted, types, files } = orderVmlinuxSymbols(reader, v, rules, into);
+  for (let k = 0; k < listed.length; k++) {
+    const i = listed[k];
+    into.addFromStrtab(strtab, v.nameOffset(i), types[i], v.sizeNumber(i), true, files[i]);
   }
-  sortKallsyms(v, listed, types, hi, lo);
-  for (const [list, isListed] of [
-    [listed, true],
-    [unlisted, false],
-  ] as const) {
-    for (const i of list) into.addFromStrtab(strtab, v.nameOffset(i), types[i].charCodeAt(0), v.sizeNumber(i), isListed, files[i]);
+  for (let k = 0; k < unlisted.length; k++) {
+    const i = unlisted[k];
+    into.addFromStrtab(strtab, v.nameOffset(i), types[i], v.sizeNumber(i), false, files[i]);
   }
 }
 
 /**
  * Put listed vmlinux symbols (symbol-table indices) in kallsyms order: by address, then
- * scripts/kallsyms.c's tie rules, then `nm -n` order. Addresses come as two 32-bit halves: the sort
- * compares them ~2 million times.
+ * scripts/kallsyms.c's tie rules, then `nm -n` order, then symbol table order: a stable radix
+ * sort by address on typed arrays (a comparator sort called its comparator some 2 million times,
+ * slow while the code is cold), then each run of one address sorted by the tie rules, on its
+ * names decoded (runs are few and short).
  */
-function sortKallsyms(v: SymbolTableView, listed: number[], types: string[], hi: Uint32Array, lo: Uint32Array): void {
-  listed.sort((a, b) => {
-    const ha = hi[a];
-    const hb = hi[b];
-    if (ha !== hb) return ha - hb;
-    const la = lo[a];
-    const lb = lo[b];
-    if (la !== lb) return la - lb;
-    const na = v.name(a);
-    const nb = v.name(b);
-    return compareSameAddress(na, types[a], nb, types[b]) || compareNmOrder(na, nb) || a - b;
-  });
+function sortKallsyms(v: SymbolTableView, order: Int32Array, types: Uint8Array, hi: Uint32Array, lo: Uint32Array): void {
+  const n = order.length;
+  let from: Int32Array = order;
+  let to: Int32Array = new Int32Array(n);
+  const counts = new Int32Array(0x10000);
+  // Least significant 16 bits first; the input is in symbol table order, and each pass is stable.
+  for (const [key, shift] of [
+    [lo, 0],
+    [lo, 16],
+    [hi, 0],
+    [hi, 16],
+  ] as const) {
+    if (!radixPass(from, to, key, shift, counts)) continue;
+    const t = from;
+    from = to;
+    to = t;
+  }
+  if (from !== order) order.set(from);
+  let run = 0;
+  for (let k = 1; k <= n; k++) {
+    if (k < n && hi[order[k]] === hi[order[run]] && lo[order[k]] === lo[order[run]]) continue;
+    if (k - run > 1) sortSameAddress(v, order.subarray(run, k), types);
+    run = k;
+  }
+}
+
+/**
+ * One stable counting pass of the radix sort: `from` into `to` by the 16 bits of `key[i]` at
+ * `shift`. False, with `to` untouched, when every key has the same digit there (the high half of
+ * most kernel addresses).
+ */
+function radixPass(from: Int32Array, to: Int32Array, key: Uint32Array, shift: number, counts: Int32Array): boolean {
+  const n = from.length;
+  counts.fill(0);
+  for (let k = 0; k < n; k++) counts[(key[from[k]] >>> shift) & 0xffff]++;
+  if (n === 0 || counts[(key[from[0]] >>> shift) & 0xffff] === n) return false;
+  let sum = 0;
+  for (let d = 0; d < 0x10000; d++) {
+    const c = counts[d];
+    counts[d] = sum;
+    sum += c;
+  }
+  for (let k = 0; k < n; k++) {
+    const i = from[k];
+    to[counts[(key[i] >>> shift) & 0xffff]++] = i;
+  }
+  return true;
+}
+
+/** Symbols at one address in kallsyms order: compareSameAddress, then nm -n order, then table order. */
+function sortSameAddress(v: SymbolTableView, run: Int32Array, types: Uint8Array): void {
+  const ties = Array.from(run, (i) => ({ i, name: v.name(i), type: String.fromCharCode(types[i]) }));
+  ties.sort((a, b) => compareSameAddress(a.name, a.type, b.name, b.type) || compareNmOrder(a.name, b.name) || a.i - b.i);
+  for (let k = 0; k < ties.length; k++) run[k] = ties[k].i;
 }
 
 /**
@@ -140,26 +214,9 @@ function sortKallsyms(v: SymbolTableView, listed: number[], types: string[], hi:
  * for a vmlinux symbol (klp_find_object_symbol walks kallsyms). For callers that need addresses,
  * which a symbol map does not keep.
  */
-export function vmlinuxKallsymsOrder(reader: ElfReader, rules: KallsymsRules): { view: SymbolTableView; order: number[] } {
+export function vmlinuxKallsymsOrder(reader: ElfReader, rules: KallsymsRules): { view: SymbolTableView; order: Int32Array } {
   const v = symtabOf(reader, "a stripped vmlinux has no symbols; use the -dbg package's vmlinux");
-  const letterOf = typeLetters(reader, v);
-  const listed: number[] = [];
-  const types: string[] = new Array(v.count);
-  const hi = new Uint32Array(v.count);
-  const lo = new Uint32Array(v.count);
-  for (let i = 1; i < v.count; i++) {
-    const t = v.type(i);
-    if (t === STT_FILE || t === STT_SECTION || v.shndx(i) === SHN_UNDEF) continue;
-    const name = v.name(i);
-    if (name === '') continue;
-    types[i] = letterOf(i);
-    if (!rules.listed(name, types[i])) continue;
-    hi[i] = v.valueHi(i);
-    lo[i] = v.valueLo(i);
-    listed.push(i);
-  }
-  sortKallsyms(v, listed, types, hi, lo);
-  return { view: v, order: listed };
+  return { view: v, order: orderVmlinuxSymbols(reader, v, rules).listed };
 }
 
 /**
@@ -170,8 +227,10 @@ export function vmlinuxRelease(reader: ElfReader): string | undefined {
   const sh = reader.symtab;
   if (!sh) return undefined;
   const v = reader.symbols(sh);
+  const strtab = v.strtabBytes;
   for (let i = 1; i < v.count; i++) {
-    if (v.name(i) !== 'linux_banner') continue;
+    // The name's bytes, NUL included: no string per symbol before it.
+    if (!bytesStartWith(strtab, v.nameOffset(i), strtab.length, 'linux_banner\0')) continue;
     const sec = reader.sections[v.shndx(i)];
     if (!sec || sec.type === SHT_NOBITS) return undefined;
     const at = Number(v.value(i) - sec.addr);
@@ -243,7 +302,7 @@ export function readModuleSymbols(reader: ElfReader, path: string, arena?: Colum
     if (nameOffset === 0 || strtab[nameOffset] === 0) continue;
     const raw = v.rawShndx(i);
     const sec = raw < reader.header.shnum ? reader.sections[raw] : undefined;
-    if (sec && nameStartsWith(strtab, nameOffset, '__ksymtab_'))
+    if (sec && bytesStartWith(strtab, nameOffset, strtab.length, '__ksymtab_'))
       out.exports.set(v.name(i).slice('__ksymtab_'.length), exportTypeOf(sec.name));
     const local = v.bind(i) === STB_LOCAL && file !== '';
     if (local && fileId < 0) fileId = out.fileId(file);

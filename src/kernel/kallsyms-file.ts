@@ -66,6 +66,8 @@ export function addSystemMap(map: MemorySymbolMap, text: string, source: string,
     );
   }
   const lines = text.split('\n');
+  // The rules read names as bytes: each name is written here first (latin1, as the text was read).
+  let name = new Uint8Array(256);
   const listed: string[][] = [];
   const unlisted: string[][] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -76,7 +78,9 @@ export function addSystemMap(map: MemorySymbolMap, text: string, source: string,
       throw new KernelDataError(`${source}:${i + 1}: not a System.map line (expected 'ADDRESS TYPE NAME'): ${line.slice(0, 80)}`);
     }
     if (f[2] === '') throw new KernelDataError(`${source}:${i + 1}: empty symbol name: ${line.slice(0, 80)}`);
-    if (!rules.listed(f[2], f[1])) {
+    if (f[2].length > name.length) name = new Uint8Array(f[2].length);
+    for (let k = 0; k < f[2].length; k++) name[k] = f[2].charCodeAt(k);
+    if (!rules.listed(name, 0, f[2].length, f[1].charCodeAt(0))) {
       unlisted.push(f);
       continue;
     }

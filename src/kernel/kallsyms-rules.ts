@@ -1,4 +1,5 @@
 import { SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, STB_GNU_UNIQUE, STB_LOCAL, STB_WEAK, STT_GNU_IFUNC, STT_OBJECT } from '../elf/constants.js';
+import { bytesEqual, bytesStartWith as startsWith } from './name-hash.js';
 
 /**
  * Which symbols the running kernel lists in kallsyms, and in which order: the rules that decide
@@ -45,12 +46,86 @@ export function kernelVersionOf(release: string): { major: number; minor: number
   return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
 }
 
-/** Which symbols a kernel's build lists in kallsyms: the rules of one range of kernel versions. */
+/**
+ * Which symbols a kernel's build lists in kallsyms: the rules of one range of kernel versions. A
+ * name is the latin1 bytes `b[start, end)` (a string table's, without a string per symbol: a
+ * vmlinux has 130,000 to 210,000 of them) and a type is nm's letter as a character code.
+ */
 export interface KallsymsRules {
   /** The oldest kernel version these rules hold for ("6.1", "6.4", "6.18"). */
   readonly since: string;
-  listed(name: string, type: string): boolean;
+  listed(b: Uint8Array, start: number, end: number, type: number): boolean;
 }
+
+/** Whether the name `b[start, end)` ends with `suffix`. */
+function endsWith(b: Uint8Array, start: number, end: number, suffix: string): boolean {
+  return end - start >= suffix.length && startsWith(b, end - suffix.length, end, suffix);
+}
+
+/** Whether the name `b[start, end)` is one of `names`. */
+function oneOf(b: Uint8Array, start: number, end: number, names: readonly string[]): boolean {
+  for (let k = 0; k < names.length; k++) if (bytesEqual(b, start, end, names[k])) return true;
+  return false;
+}
+
+/** Strings by one of their bytes (first or last): the only ones a name can match at that byte. */
+function byByte(strings: readonly string[], at: (s: string) => number): string[][] {
+  const none: string[] = [];
+  const table: string[][] = new Array(256).fill(none);
+  for (const s of strings) {
+    const c = at(s);
+    table[c] = table[c] === none ? [s] : [...table[c], s];
+  }
+  return table;
+}
+
+/**
+ * One version's name filters (whole names, prefixes, suffixes, parts anywhere), kept by the byte
+ * each must find first: a vmlinux's names mostly start, end and go on with bytes no filter has
+ * there, so they pass after a few lookups rather than a test of every filter.
+ */
+class NameFilters {
+  private readonly names: string[][];
+  private readonly prefixes: string[][];
+  private readonly suffixes: string[][];
+  private readonly parts: string[][];
+  private readonly anyParts: boolean;
+
+  constructor(filters: {
+    names?: readonly string[];
+    prefixes?: readonly string[];
+    suffixes?: readonly string[];
+    parts?: readonly string[];
+  }) {
+    const first = (s: string) => s.charCodeAt(0);
+    this.names = byByte(filters.names ?? [], first);
+    this.prefixes = byByte(filters.prefixes ?? [], first);
+    this.suffixes = byByte(filters.suffixes ?? [], (s) => s.charCodeAt(s.length - 1));
+    this.parts = byByte(filters.parts ?? [], first);
+    this.anyParts = (filters.parts ?? []).length > 0;
+  }
+
+  /** Whether the name `b[start, end)` (not empty) matches a filter. */
+  match(b: Uint8Array, start: number, end: number): boolean {
+    const names = this.names[b[start]];
+    for (let k = 0; k < names.length; k++) if (bytesEqual(b, start, end, names[k])) return true;
+    const prefixes = this.prefixes[b[start]];
+    for (let k = 0; k < prefixes.length; k++) if (startsWith(b, start, end, prefixes[k])) return true;
+    const suffixes = this.suffixes[b[end - 1]];
+    for (let k = 0; k < suffixes.length; k++) if (endsWith(b, start, end, suffixes[k])) return true;
+    if (!this.anyParts) return false;
+    for (let at = start; at < end; at++) {
+      const parts = this.parts[b[at]];
+      for (let k = 0; k < parts.length; k++) if (startsWith(b, at, end, parts[k])) return true;
+    }
+    return false;
+  }
+}
+
+/** Suffixes and parts of ARM and PowerPC linker stubs' names, dropped by every version here. */
+const ignoredSuffixes = ['_from_arm', '_from_thumb', '_veneer'];
+const ignoredParts = ['.long_branch.', '.plt_branch.'];
+const keptAbsolute = ['__kernel_syscall_via_break', '__kernel_syscall_via_epc', '__kernel_sigtramp', '__gp'];
 
 /**
  * Linux 6.1 to 6.3: `scripts/mksysmap` is a grep dropping nm types a, N, U, w and names starting
@@ -60,119 +135,149 @@ export interface KallsymsRules {
  * CONFIG_KALLSYMS_ALL (which CONFIG_LIVEPATCH requires) `symbol_valid()` keeps everything else,
  * data included. Checked against Debian's 6.1.0-56 (e2e suite).
  */
-const ignoredNames61 = new Set([
-  'kallsyms_addresses',
-  'kallsyms_offsets',
-  'kallsyms_relative_base',
-  'kallsyms_num_syms',
-  'kallsyms_names',
-  'kallsyms_markers',
-  'kallsyms_token_table',
-  'kallsyms_token_index',
-  'kallsyms_seqs_of_names',
-  '_SDA_BASE_',
-  '_SDA2_BASE_',
-]);
-const ignoredPrefixes61 = [
-  '__efistub_',
-  '__kvm_nvhe_$',
-  '__kvm_nvhe_.L',
-  '__AArch64ADRPThunk_',
-  '__ARMV5PILongThunk_',
-  '__ARMV7PILongThunk_',
-  '__ThumbV7PILongThunk_',
-  '__LA25Thunk_',
-  '__microLA25Thunk_',
-  '__kcfi_typeid_',
-];
-const ignoredSuffixes = ['_from_arm', '_from_thumb', '_veneer'];
-const ignoredMatches = ['.long_branch.', '.plt_branch.'];
-const keptAbsolute = new Set(['__kernel_syscall_via_break', '__kernel_syscall_via_epc', '__kernel_sigtramp', '__gp']);
+const dropped61 = new NameFilters({
+  names: [
+    // mksysmap
+    'L0',
+    // is_ignored_symbol()
+    'kallsyms_addresses',
+    'kallsyms_offsets',
+    'kallsyms_relative_base',
+    'kallsyms_num_syms',
+    'kallsyms_names',
+    'kallsyms_markers',
+    'kallsyms_token_table',
+    'kallsyms_token_index',
+    'kallsyms_seqs_of_names',
+    '_SDA_BASE_',
+    '_SDA2_BASE_',
+  ],
+  prefixes: [
+    // mksysmap
+    '$',
+    '.L',
+    '__crc_',
+    '__kstrtab_',
+    '__kstrtabns_',
+    // is_ignored_symbol()
+    '__efistub_',
+    '__kvm_nvhe_$',
+    '__kvm_nvhe_.L',
+    '__AArch64ADRPThunk_',
+    '__ARMV5PILongThunk_',
+    '__ARMV7PILongThunk_',
+    '__ThumbV7PILongThunk_',
+    '__LA25Thunk_',
+    '__microLA25Thunk_',
+    '__kcfi_typeid_',
+  ],
+  suffixes: ignoredSuffixes,
+  parts: ignoredParts,
+});
+
+/** nm type letters as the rules get them: character codes. */
+const typeCode = (letter: string): number => letter.charCodeAt(0);
+const localAbsolute = typeCode('a');
+const globalAbsolute = typeCode('A');
+const debugging = typeCode('N');
+const undefinedType = typeCode('U');
+const nonAllocated = typeCode('n');
+const uniqueGlobal = typeCode('u');
+const weakUndefined = typeCode('w');
 
 /** Undefined, debugging and absolute symbols: mksysmap's type filter, the same in every version here. */
-function droppedType(type: string): boolean {
-  return type === 'a' || type === 'N' || type === 'U' || type === 'w';
+function droppedType(type: number): boolean {
+  return type === localAbsolute || type === debugging || type === undefinedType || type === weakUndefined;
 }
 
 /** The last step of `is_ignored_symbol()` in every version here: types u, n, and absolute symbols but four. */
-function ignoredKind(name: string, type: string): boolean {
-  return type === 'u' || type === 'n' || (type.toUpperCase() === 'A' && !keptAbsolute.has(name));
+function ignoredKind(b: Uint8Array, start: number, end: number, type: number): boolean {
+  return (
+    type === uniqueGlobal ||
+    type === nonAllocated ||
+    ((type === globalAbsolute || type === localAbsolute) && !oneOf(b, start, end, keptAbsolute))
+  );
 }
 
 const rules61: KallsymsRules = {
   since: '6.1',
-  listed(name, type) {
-    if (droppedType(type)) return false;
-    if (
-      name.startsWith('$') ||
-      name.startsWith('.L') ||
-      name.startsWith('__crc_') ||
-      name.startsWith('__kstrtab_') ||
-      name.startsWith('__kstrtabns_') ||
-      name === 'L0' ||
-      name === ''
-    )
-      return false;
-    if (ignoredNames61.has(name)) return false;
-    if (ignoredPrefixes61.some((p) => name.startsWith(p))) return false;
-    if (ignoredSuffixes.some((x) => name.endsWith(x))) return false;
-    if (ignoredMatches.some((m) => name.includes(m))) return false;
-    return !ignoredKind(name, type);
+  listed(b, start, end, type) {
+    return !droppedType(type) && start !== end && !dropped61.match(b, start, end) && !ignoredKind(b, start, end, type);
   },
 };
 
-/** `/ __[[:alnum:]]*Thunk_/d` of mksysmap from 6.4: lld's thunks, any `__<letters/digits>Thunk_` prefix. */
-const thunk = /^__[A-Za-z0-9]*Thunk_/;
+/**
+ * `/ __[[:alnum:]]*Thunk_/d` of mksysmap from 6.4: lld's thunks, any `__<letters/digits>Thunk_`
+ * prefix (the space before it is the one before the name).
+ */
+function thunk(b: Uint8Array, start: number, end: number): boolean {
+  if (!startsWith(b, start, end, '__')) return false;
+  // `Thunk_` is alphanumeric itself: it may start anywhere in the run of alphanumerics after `__`.
+  for (let at = start + 2; at < end; at++) {
+    if (startsWith(b, at, end, 'Thunk_')) return true;
+    const c = b[at];
+    const alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+    if (!alnum) return false;
+  }
+  return false;
+}
 
 /**
  * Name filters of `scripts/mksysmap` from Linux 6.4, when it became a sed script and took over the
- * name lists of `is_ignored_symbol()` (which keeps only its type checks). The build no longer hides
- * the `kallsyms_*` tables: kallsyms lists them. Checked against Debian's 6.12.95 (e2e suite).
+ * name lists of `is_ignored_symbol()` (which keeps only its type checks); its thunk filter is
+ * thunk(). The build no longer hides the `kallsyms_*` tables: kallsyms lists them. Checked against
+ * Debian's 6.12.95 (e2e suite).
  */
-function mksysmapDrops64(name: string): boolean {
-  return (
-    name === '' ||
-    name.startsWith('$') ||
-    name.startsWith('.L') ||
-    name.startsWith('__efistub_') ||
-    name.startsWith('__kvm_nvhe_$') ||
-    name.startsWith('__kvm_nvhe_.L') ||
-    name.startsWith('__pi_.L') ||
-    thunk.test(name) ||
-    name.startsWith('__kcfi_typeid_') ||
-    name.startsWith('__kvm_nvhe___kcfi_typeid_') ||
-    name.startsWith('__pi___kcfi_typeid_') ||
-    name.startsWith('__crc_') ||
-    name.startsWith('__kstrtab_') ||
-    name.startsWith('__kstrtabns_') ||
-    ignoredSuffixes.some((x) => name.endsWith(x)) ||
-    name === 'L0' ||
-    name === '_SDA_BASE_' ||
-    name === '_SDA2_BASE_' ||
-    ignoredMatches.some((m) => name.includes(m))
-  );
-}
+const dropped64 = new NameFilters({
+  names: ['L0', '_SDA_BASE_', '_SDA2_BASE_'],
+  prefixes: [
+    '$',
+    '.L',
+    '__efistub_',
+    '__kvm_nvhe_$',
+    '__kvm_nvhe_.L',
+    '__pi_.L',
+    '__kcfi_typeid_',
+    '__kvm_nvhe___kcfi_typeid_',
+    '__pi___kcfi_typeid_',
+    '__crc_',
+    '__kstrtab_',
+    '__kstrtabns_',
+  ],
+  suffixes: ignoredSuffixes,
+  parts: ignoredParts,
+});
 
 const rules64: KallsymsRules = {
   since: '6.4',
-  listed(name, type) {
+  listed(b, start, end, type) {
     // 6.4 to 6.12's `/ __pi_\\$/d` asks for a backslash after `__pi_`: no x86 name has one.
-    return !droppedType(type) && !mksysmapDrops64(name) && !ignoredKind(name, type);
+    return (
+      !droppedType(type) && start !== end && !dropped64.match(b, start, end) && !thunk(b, start, end) && !ignoredKind(b, start, end, type)
+    );
   },
 };
 
+/** `/ __UNIQUE_ID_modinfo_[0-9]*$/d` of mksysmap from 6.18. */
+function uniqueModinfo(b: Uint8Array, start: number, end: number): boolean {
+  const prefix = '__UNIQUE_ID_modinfo_';
+  if (!startsWith(b, start, end, prefix)) return false;
+  for (let at = start + prefix.length; at < end; at++) if (b[at] < 0x30 || b[at] > 0x39) return false;
+  return true;
+}
+
 /**
  * From Linux 6.18 mksysmap also drops `__mod_device_table__*` (vmlinux now keeps them for builtin
- * modaliases: "modpost: Create modalias for builtin modules") and `__UNIQUE_ID_modinfo_<n>`, and
- * its `__pi_$` filter matches the `$` it meant. Checked against Debian's 7.3.4 (trixie-backports)
- * kbuild scripts; 6.12.95's have none of the three.
+ * modaliases: "modpost: Create modalias for builtin modules") and `__UNIQUE_ID_modinfo_<n>`
+ * (uniqueModinfo()), and its `__pi_$` filter matches the `$` it meant. Checked against Debian's
+ * 7.3.4 (trixie-backports) kbuild scripts; 6.12.95's have none of the three.
  */
-const uniqueModinfo = /^__UNIQUE_ID_modinfo_[0-9]*$/;
+const dropped618 = new NameFilters({ prefixes: ['__mod_device_table__', '__pi_$'] });
 const rules618: KallsymsRules = {
   since: '6.18',
-  listed(name, type) {
-    if (name.startsWith('__mod_device_table__') || uniqueModinfo.test(name) || name.startsWith('__pi_$')) return false;
-    return rules64.listed(name, type);
+  listed(b, start, end, type) {
+    if (start !== end && (dropped618.match(b, start, end) || uniqueModinfo(b, start, end))) return false;
+    return rules64.listed(b, start, end, type);
   },
 };
 

@@ -11,3 +11,10 @@ export function bytesEqual(b: Uint8Array, start: number, end: number, s: string)
   for (let i = 0; i < s.length; i++) if (b[start + i] !== s.charCodeAt(i)) return false;
   return true;
 }
+
+/** Whether bytes [start, end) begin with `s` (latin1). */
+export function bytesStartWith(b: Uint8Array, start: number, end: number, s: string): boolean {
+  if (end - start < s.length) return false;
+  for (let i = 0; i < s.length; i++) if (b[start + i] !== s.charCodeAt(i)) return false;
+  return true;
+}
