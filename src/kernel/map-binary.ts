@@ -3,7 +3,6 @@ import { writeAll, writeFileAtomicWith } from '../io/atomic-write.js';
 import { KernelDataError } from './errors.js';
 import { IndexedSymbolMap, bucketCount } from './map-index.js';
 import { bytesEqual, hashString } from './name-hash.js';
-import { TextWriter } from './map-format.js';
 import type { MemorySymbolMap, ObjectSymbols } from './symbol-map.js';
 
 /**
@@ -120,13 +119,17 @@ function plan(map: MemorySymbolMap): Plan {
     expBuckets: bucketCount(exports),
     strings: 0,
   };
-  // Symbol names first, back to back (copied from the objects' columns), then everything else.
-  const strings = new TextWriter();
-  /** Put a string's offset and length at table[at], and its bytes in the string table. */
+  // Symbol names first, back to back (copied from the objects' columns), then everything else,
+  // gathered as strings and encoded in one call: a string table of 30,000 short strings for a
+  // whole kernel, each otherwise a call copying a few bytes.
+  const strings: string[] = [];
+  let stringEnd = nameBytes;
+  /** Put a string's offset and length at table[at], and the string in the string table. */
   const str = (table: Uint32Array, at: number, v: string): void => {
-    table[at] = nameBytes + strings.length;
+    table[at] = stringEnd;
     table[at + 1] = v.length;
-    strings.text(v);
+    strings.push(v);
+    stringEnd += v.length;
   };
   /** Export types, which many exports share: each written once. */
   const shared = new Map<string, number>();
@@ -140,7 +143,29 @@ function plan(map: MemorySymbolMap): Plan {
   let firstSym = 0;
   let f = 0;
   let e = 0;
-  for (let id = 0; id < objects.length; id++) {
+  let id = 0;
+  // A callback for Map.forEach rather than a for-of over entries: no entry array per export
+  // (24,000 for a whole kernel), and one small function for the engine to compile early.
+  const addExport = (type: string, name: string): void => {
+    str(expTable, e * 5, name);
+    let at = shared.get(type);
+    if (at === undefined) {
+      at = stringEnd;
+      shared.set(type, at);
+      strings.push(type);
+      stringEnd += type.length;
+    }
+    expTable[e * 5 + 2] = at;
+    expTable[e * 5 + 3] = type.length;
+    expTable[e * 5 + 4] = id;
+    // Chains in export order: each export after the earlier ones of its bucket.
+    const b = hashString(name) & expMask;
+    expNext[e] = -1;
+    if (expHeads[b] < 0) expHeads[b] = e;
+    else expNext[expTails[b]] = e;
+    expTails[b] = e++;
+  };
+  for (; id < objects.length; id++) {
     const o = objects[id];
     const t = id * 8;
     str(objectTable, t, o.name);
@@ -152,24 +177,7 @@ function plan(map: MemorySymbolMap): Plan {
     objectTable[t + 7] = o.exports.size;
     firstSym += o.length;
     for (const file of o.files) str(fileTable, 2 * f++, file);
-    for (const [name, type] of o.exports) {
-      str(expTable, e * 5, name);
-      let at = shared.get(type);
-      if (at === undefined) {
-        at = nameBytes + strings.length;
-        shared.set(type, at);
-        strings.text(type);
-      }
-      expTable[e * 5 + 2] = at;
-      expTable[e * 5 + 3] = type.length;
-      expTable[e * 5 + 4] = id;
-      // Chains in export order: each export after the earlier ones of its bucket.
-      const b = hashString(name) & expMask;
-      expNext[e] = -1;
-      if (expHeads[b] < 0) expHeads[b] = e;
-      else expNext[expTails[b]] = e;
-      expTails[b] = e++;
-    }
+    o.exports.forEach(addExport);
   }
   const metaTable = new Uint32Array(map.meta.size * 4);
   let m = 0;
@@ -178,8 +186,9 @@ function plan(map: MemorySymbolMap): Plan {
     str(metaTable, m + 2, v);
     m += 4;
   }
-  const otherStrings = strings.finish();
-  c.strings = nameBytes + otherStrings.length;
+  // latin1: one byte per character, as the offsets count them.
+  const otherStrings = Buffer.from(strings.join(''), 'latin1');
+  c.strings = stringEnd;
   const l = layout(c);
   if (l.end > 0xffffffff) throw new KernelDataError(`the symbol map is too large for the binary format (${l.end} bytes)`);
   return { columns, c, l, objectTable, fileTable, metaTable, expTable, expNext, expHeads, otherStrings };
@@ -259,30 +268,12 @@ function emit(p: Plan, put: (chunk: Uint8Array) => void): number {
   }
   // One table for the name offsets, then the same memory for the chains.
   const symName = new Uint32Array(c.symbols + 1);
-  let s = 0;
-  let nameAt = 0;
-  for (const col of columns) {
-    const starts = col.nameStarts;
-    for (let i = 0; i < col.types.length; i++) symName[s + i] = nameAt + starts[i];
-    s += col.types.length;
-    nameAt += col.names.length;
-  }
-  symName[s] = nameAt;
+  nameOffsets(columns, symName);
   out.array(symName);
   out.align();
-  // Chains built back to front, each symbol put before the later ones of its bucket: one random
-  // access per symbol instead of a head and a tail (the tables are megabytes, the accesses misses).
   const next = new Int32Array(symName.buffer, 0, c.symbols);
   const heads = new Int32Array(c.symBuckets).fill(-1);
-  const mask = c.symBuckets - 1;
-  for (let r = columns.length - 1; r >= 0; r--) {
-    const hashes = columns[r].hashes;
-    for (let i = hashes.length - 1; i >= 0; i--) {
-      const b = hashes[i] & mask;
-      next[--s] = heads[b];
-      heads[b] = s;
-    }
-  }
+  hashChains(columns, next, heads);
   out.array(next);
   out.align();
   for (const col of columns) out.array(col.files);
@@ -305,6 +296,43 @@ function emit(p: Plan, put: (chunk: Uint8Array) => void): number {
   // Every byte of the layout written, none twice: nothing of a reused block is left in the file.
   if (length !== l.end) throw new Error(`binary map: ${length} bytes written for a layout of ${l.end}`);
   return crc;
+}
+
+/**
+ * Each symbol's name offset in the string table, where the objects' names lie back to back, and
+ * the end of the last. (Hot loops are kept in small functions: run once per process, they are
+ * compiled while they run, and a small function compiles in a fraction of the time.)
+ */
+function nameOffsets(columns: Plan['columns'], into: Uint32Array): void {
+  let s = 0;
+  let nameAt = 0;
+  for (const col of columns) {
+    const starts = col.nameStarts;
+    const n = col.types.length;
+    for (let i = 0; i < n; i++) into[s + i] = nameAt + starts[i];
+    s += n;
+    nameAt += col.names.length;
+  }
+  into[s] = nameAt;
+}
+
+/**
+ * The symbol hash chains: per bucket (a hash modulo the bucket count) its first symbol, per
+ * symbol the next of its bucket. Built back to front, each symbol put before the later ones of its
+ * bucket: one random access per symbol instead of a head and a tail (the tables are megabytes,
+ * the accesses misses).
+ */
+function hashChains(columns: Plan['columns'], next: Int32Array, heads: Int32Array): void {
+  const mask = heads.length - 1;
+  let s = next.length;
+  for (let r = columns.length - 1; r >= 0; r--) {
+    const hashes = columns[r].hashes;
+    for (let i = hashes.length - 1; i >= 0; i--) {
+      const b = hashes[i] & mask;
+      next[--s] = heads[b];
+      heads[b] = s;
+    }
+  }
 }
 
 /** The map file's bytes in memory (tests, benchmarks); writeBinaryMap writes them without holding them. */
