@@ -20,7 +20,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 
 
 /**
  * The same, for a writer that writes the file itself (`fill`, given the open file), so that a large
- * file need not be held whole in memory. A UserError from `fill` comes out as it is.
+ * file need not be held whole in memory.
  */
 export function writeFileAtomicWith(path: string, fill: (fd: number) => void, mode = 0o644): void {
   const tmp = join(dirname(path), temporaryName(basename(path)));
@@ -46,7 +46,6 @@ export function writeFileAtomicWith(path: string, fill: (fd: number) => void, mo
     } catch {
       // nothing to clean up
     }
-    if (e instanceof UserError) throw e;
     throw new OutputError(`cannot write ${path}: ${describe(e)}`);
   }
 }
