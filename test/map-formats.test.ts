@@ -26,7 +26,7 @@ function prng(seed: number): () => number {
  * the ones that shape lines (tab, line feed, carriage return, backslash, and '*', '#', '@', '!' first)
  * much more often than chance, and duplicates so positions matter.
  */
-function generatedMap(seed: number): { map: MemorySymbolMap; names: string[] } {
+function generatedMap(seed: number, perObject = 400): { map: MemorySymbolMap; names: string[] } {
   const rnd = prng(seed);
   const special = ['\t', '\n', '\r', '\\', '*', '#', '@', '!', ' ', ',', '.', '\x7f', '\xff', '\x01'];
   const name = () => {
@@ -44,7 +44,7 @@ function generatedMap(seed: number): { map: MemorySymbolMap; names: string[] } {
   for (const objName of objects) {
     const o = map.objectFor(objName);
     const files = ['a.c', `dir/${name()}.c`];
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < perObject; i++) {
       const n = pool[Math.floor(rnd() * pool.length)];
       o.add(
         n,
@@ -91,6 +91,14 @@ describe('every map we write reads back to the same map', () => {
       sameAnswers(TextSymbolMap.read(text, 'text'), map, names, 'text, read lazily');
     });
   }
+
+  test('a map file of megabytes (written a block at a time) reads back the same', () => {
+    const { map, names } = generatedMap(5, 12_000);
+    const path = join(dir, 'large.map');
+    writeMap(map, path);
+    assert.ok(readFileSync(path).length > 1 << 20);
+    sameAnswers(loadMap(path), map, names, 'binary file');
+  });
 
   test('the upstream format: what it can carry reads back (names, positions); what it cannot is refused', () => {
     const { map, names } = generatedMap(4);

@@ -15,6 +15,14 @@ export class OutputError extends UserError {
  * be the output.
  */
 export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o644): void {
+  writeFileAtomicWith(path, (fd) => writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data), mode);
+}
+
+/**
+ * The same, for a writer that writes the file itself (`fill`, given the open file), so that a large
+ * file need not be held whole in memory.
+ */
+export function writeFileAtomicWith(path: string, fill: (fd: number) => void, mode = 0o644): void {
   const tmp = join(dirname(path), temporaryName(basename(path)));
   let fd: number;
   try {
@@ -23,9 +31,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 
     throw new OutputError(`cannot write ${path}: ${describe(e)}`);
   }
   try {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    let done = 0;
-    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+    fill(fd);
     fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, path);
@@ -42,6 +48,12 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 
     }
     throw new OutputError(`cannot write ${path}: ${describe(e)}`);
   }
+}
+
+/** Write all of `bytes` at the file's position, or at `position` when given (a write may be short). */
+export function writeAll(fd: number, bytes: Uint8Array, position?: number): void {
+  let done = 0;
+  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position === undefined ? null : position + done);
 }
 
 /** Longest file name most file systems take (NAME_MAX). */

@@ -1,9 +1,9 @@
 import { crc32 } from 'node:zlib';
+import { writeAll, writeFileAtomicWith } from '../io/atomic-write.js';
 import { KernelDataError } from './errors.js';
 import { IndexedSymbolMap, bucketCount } from './map-index.js';
 import { bytesEqual, hashString } from './name-hash.js';
-import { TextWriter } from './map-format.js';
-import type { MemorySymbolMap } from './symbol-map.js';
+import type { MemorySymbolMap, ObjectSymbols } from './symbol-map.js';
 
 /**
  * The binary map format: what `symbols` and the per-release cache write by default, read in one
@@ -78,65 +78,35 @@ function layout(c: Counts) {
   return l;
 }
 
-export function formatBinaryMap(map: MemorySymbolMap): Buffer {
+/** A map's tables other than the per-symbol ones, which are streamed from the objects' columns. */
+interface Plan {
+  columns: ObjectSymbols['columns'][];
+  c: Counts;
+  l: ReturnType<typeof layout>;
+  objectTable: Uint32Array;
+  fileTable: Uint32Array;
+  metaTable: Uint32Array;
+  expTable: Uint32Array;
+  expNext: Int32Array;
+  expHeads: Int32Array;
+  /** Object names, file names, exports' names and types, metadata: what follows the symbol names. */
+  otherStrings: Buffer;
+}
+
+function plan(map: MemorySymbolMap): Plan {
   const objects = map.orderedObjects;
   const columns = objects.map((o) => o.columns);
   let symbols = 0;
   let exports = 0;
   let files = 0;
   let nameBytes = 0;
-  objects.forEach((o, r) => {
+  for (let r = 0; r < objects.length; r++) {
+    const o = objects[r];
     symbols += o.length;
     exports += o.exports.size;
     files += o.files.length;
     nameBytes += columns[r].names.length;
-  });
-  // Symbol names first, back to back (copied from the objects' columns), then everything else.
-  const strings = new TextWriter();
-  /** Append a string's offset and length to `fields`, and its bytes to the string table. */
-  const str = (fields: number[], v: string): void => {
-    fields.push(nameBytes + strings.length, v.length);
-    strings.text(v);
-  };
-  /** The same, for strings many records share (export types): written once. */
-  const shared = new Map<string, number>();
-  const sharedStr = (fields: number[], v: string): void => {
-    let at = shared.get(v);
-    if (at === undefined) {
-      at = nameBytes + strings.length;
-      shared.set(v, at);
-      strings.text(v);
-    }
-    fields.push(at, v.length);
-  };
-  const objectFields: number[] = [];
-  const fileFields: number[] = [];
-  const expFields: number[] = [];
-  const expNames: string[] = [];
-  let firstSym = 0;
-  let firstFile = 0;
-  let firstExp = 0;
-  objects.forEach((o, id) => {
-    str(objectFields, o.name);
-    objectFields.push(firstSym, o.length, firstFile, o.files.length, firstExp, o.exports.size);
-    for (const f of o.files) str(fileFields, f);
-    for (const [name, type] of o.exports) {
-      str(expFields, name);
-      sharedStr(expFields, type);
-      expFields.push(id);
-      expNames.push(name);
-    }
-    firstSym += o.length;
-    firstFile += o.files.length;
-    firstExp += o.exports.size;
-  });
-  const metaFields: number[] = [];
-  for (const [k, v] of map.meta) {
-    str(metaFields, k);
-    str(metaFields, v);
   }
-  const otherStrings = strings.finish();
-
   const c: Counts = {
     objects: objects.length,
     symbols,
@@ -147,40 +117,215 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
     // size (a megabyte for a whole kernel), and a query reads about four names.
     symBuckets: bucketCount(symbols >> 2),
     expBuckets: bucketCount(exports),
-    strings: nameBytes + otherStrings.length,
+    strings: 0,
   };
+  // Symbol names first, back to back (copied from the objects' columns), then everything else,
+  // gathered as strings and encoded in one call: a string table of 30,000 short strings for a
+  // whole kernel, each otherwise a call copying a few bytes.
+  const strings: string[] = [];
+  let stringEnd = nameBytes;
+  /** Put a string's offset and length at table[at], and the string in the string table. */
+  const str = (table: Uint32Array, at: number, v: string): void => {
+    table[at] = stringEnd;
+    table[at + 1] = v.length;
+    strings.push(v);
+    stringEnd += v.length;
+  };
+  /** Export types, which many exports share: each written once. */
+  const shared = new Map<string, number>();
+  const objectTable = new Uint32Array(objects.length * 8);
+  const fileTable = new Uint32Array(files * 2);
+  const expTable = new Uint32Array(exports * 5);
+  const expNext = new Int32Array(exports);
+  const expHeads = new Int32Array(c.expBuckets).fill(-1);
+  const expTails = new Int32Array(c.expBuckets);
+  const expMask = c.expBuckets - 1;
+  let firstSym = 0;
+  let f = 0;
+  let e = 0;
+  let id = 0;
+  // A callback for Map.forEach rather than a for-of over entries: no entry array per export
+  // (24,000 for a whole kernel), and one small function for the engine to compile early.
+  const addExport = (type: string, name: string): void => {
+    str(expTable, e * 5, name);
+    let at = shared.get(type);
+    if (at === undefined) {
+      at = stringEnd;
+      shared.set(type, at);
+      strings.push(type);
+      stringEnd += type.length;
+    }
+    expTable[e * 5 + 2] = at;
+    expTable[e * 5 + 3] = type.length;
+    expTable[e * 5 + 4] = id;
+    // Chains in export order: each export after the earlier ones of its bucket.
+    const b = hashString(name) & expMask;
+    expNext[e] = -1;
+    if (expHeads[b] < 0) expHeads[b] = e;
+    else expNext[expTails[b]] = e;
+    expTails[b] = e++;
+  };
+  for (; id < objects.length; id++) {
+    const o = objects[id];
+    const t = id * 8;
+    str(objectTable, t, o.name);
+    objectTable[t + 2] = firstSym;
+    objectTable[t + 3] = o.length;
+    objectTable[t + 4] = f;
+    objectTable[t + 5] = o.files.length;
+    objectTable[t + 6] = e;
+    objectTable[t + 7] = o.exports.size;
+    firstSym += o.length;
+    for (const file of o.files) str(fileTable, 2 * f++, file);
+    o.exports.forEach(addExport);
+  }
+  const metaTable = new Uint32Array(map.meta.size * 4);
+  let m = 0;
+  for (const [k, v] of map.meta) {
+    str(metaTable, m, k);
+    str(metaTable, m + 2, v);
+    m += 4;
+  }
+  // latin1: one byte per character, as the offsets count them.
+  const otherStrings = Buffer.from(strings.join(''), 'latin1');
+  c.strings = stringEnd;
   const l = layout(c);
   if (l.end > 0xffffffff) throw new KernelDataError(`the symbol map is too large for the binary format (${l.end} bytes)`);
-  const out = Buffer.alloc(l.end);
-  const u32 = (at: number, n: number) => new Uint32Array(out.buffer, out.byteOffset + at, n);
-  const i32 = (at: number, n: number) => new Int32Array(out.buffer, out.byteOffset + at, n);
-  u32(l.objects, objectFields.length).set(objectFields);
-  u32(l.files, fileFields.length).set(fileFields);
-  u32(l.meta, metaFields.length).set(metaFields);
-  const symName = u32(l.symName, symbols + 1);
-  const next = i32(l.symNext, symbols);
-  const file = i32(l.symFile, symbols);
-  const size = new Float64Array(out.buffer, out.byteOffset + l.symSize, symbols);
-  const heads = i32(l.symHeads, c.symBuckets).fill(-1);
+  return { columns, c, l, objectTable, fileTable, metaTable, expTable, expNext, expHeads, otherStrings };
+}
+
+/** Bytes a block holds: small enough to stay in the cache from its copy in to its CRC and write. */
+const BLOCK = 1 << 18;
+
+/**
+ * A file's bytes in order, through one block handed to `put` each time it fills (and reused once
+ * `put` returns): no buffer the size of the file (34 MB for a whole kernel), whose pages would each
+ * be faulted in and filled once, then copied again by the write. Keeps the CRC of what it passes on
+ * after the header's CRC field.
+ */
+class BlockStream {
+  /** Each byte is written before the block is passed on: padding is zeroed, not left as found. */
+  private readonly block = Buffer.allocUnsafe(BLOCK);
+  private at = 0;
+  private passed = 0;
+  private crc = 0;
+
+  constructor(private readonly put: (chunk: Uint8Array) => void) {}
+
+  /** A typed array's bytes as they lie in memory (little-endian, as the format is). */
+  array(a: Uint8Array | Uint32Array | Int32Array | Float64Array): void {
+    let src = a instanceof Uint8Array ? a : new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    while (src.length > BLOCK - this.at) {
+      const n = BLOCK - this.at;
+      this.block.set(src.subarray(0, n), this.at);
+      this.at = BLOCK;
+      this.flush();
+      src = src.subarray(n);
+    }
+    this.block.set(src, this.at);
+    this.at += src.length;
+  }
+
+  /** Zeros up to the next multiple of 8, where every array starts. */
+  align(): void {
+    while ((this.passed + this.at) % 8 !== 0) {
+      this.block[this.at++] = 0;
+      if (this.at === BLOCK) this.flush();
+    }
+  }
+
+  /** Pass on what is left; the length written and the CRC of the bytes after the CRC field. */
+  finish(): { length: number; crc: number } {
+    this.flush();
+    return { length: this.passed, crc: this.crc };
+  }
+
+  private flush(): void {
+    const chunk = this.block.subarray(0, this.at);
+    this.crc = crc32(this.passed === 0 ? chunk.subarray(CRC_END) : chunk, this.crc);
+    this.put(chunk);
+    this.passed += this.at;
+    this.at = 0;
+  }
+}
+
+/** The header's CRC field, and the end of what the CRC does not cover. */
+const CRC_AT = 16;
+const CRC_END = 20;
+
+/** Pass a planned map's bytes to `put` in file order, the CRC field zero; returns the CRC to put there. */
+function emit(p: Plan, put: (chunk: Uint8Array) => void): number {
+  const { c, l, columns } = p;
+  const out = new BlockStream(put);
+  const header = Buffer.alloc(HEADER);
+  header.write(MAGIC, 0, 'latin1');
+  const words = [BINARY_VERSION, l.end, 0, c.objects, c.symbols, c.exports, c.files, c.meta, c.symBuckets, c.expBuckets, c.strings, 0];
+  for (let k = 0; k < words.length; k++) header.writeUInt32LE(words[k], 8 + 4 * k);
+  out.array(header);
+  for (const t of [p.objectTable, p.fileTable, p.metaTable]) {
+    out.array(t);
+    out.align();
+  }
+  // One table for the name offsets, then the same memory for the chains.
+  const symName = new Uint32Array(c.symbols + 1);
+  nameOffsets(columns, symName);
+  out.array(symName);
+  out.align();
+  const next = new Int32Array(symName.buffer, 0, c.symbols);
+  const heads = new Int32Array(c.symBuckets).fill(-1);
+  hashChains(columns, next, heads);
+  out.array(next);
+  out.align();
+  for (const col of columns) out.array(col.files);
+  out.align();
+  for (const col of columns) out.array(col.sizes);
+  out.align();
+  for (const col of columns) out.array(col.types);
+  out.align();
+  // A listed symbol's column value is LISTED, the flag itself.
+  for (const col of columns) out.array(col.listed);
+  out.align();
+  for (const t of [heads, p.expTable, p.expNext, p.expHeads]) {
+    out.array(t);
+    out.align();
+  }
+  for (const col of columns) out.array(col.names);
+  out.array(p.otherStrings);
+  out.align();
+  const { length, crc } = out.finish();
+  // Every byte of the layout written, none twice: nothing of a reused block is left in the file.
+  if (length !== l.end) throw new Error(`binary map: ${length} bytes written for a layout of ${l.end}`);
+  return crc;
+}
+
+/**
+ * Each symbol's name offset in the string table, where the objects' names lie back to back, and
+ * the end of the last. (Hot loops are kept in small functions: run once per process, they are
+ * compiled while they run, and a small function compiles in a fraction of the time.)
+ */
+function nameOffsets(columns: Plan['columns'], into: Uint32Array): void {
   let s = 0;
   let nameAt = 0;
   for (const col of columns) {
-    out.set(col.names, l.strings + nameAt);
-    for (let i = 0; i < col.types.length; i++) symName[s + i] = nameAt + col.nameStarts[i];
-    file.set(col.files, s);
-    size.set(col.sizes, s);
-    out.set(col.types, l.symType + s);
-    // A listed symbol's column value is LISTED, the flag itself.
-    out.set(col.listed, l.symFlags + s);
-    s += col.types.length;
+    const starts = col.nameStarts;
+    const n = col.types.length;
+    for (let i = 0; i < n; i++) into[s + i] = nameAt + starts[i];
+    s += n;
     nameAt += col.names.length;
   }
-  symName[s] = nameAt;
-  // Chains built back to front, each symbol put before the later ones of its bucket: one random
-  // access per symbol instead of a head and a tail (the tables are megabytes, the accesses misses).
-  const mask = c.symBuckets - 1;
-  s = symbols;
-  for (let r = objects.length - 1; r >= 0; r--) {
+  into[s] = nameAt;
+}
+
+/**
+ * The symbol hash chains: per bucket (a hash modulo the bucket count) its first symbol, per
+ * symbol the next of its bucket. Built back to front, each symbol put before the later ones of its
+ * bucket: one random access per symbol instead of a head and a tail (the tables are megabytes,
+ * the accesses misses).
+ */
+function hashChains(columns: Plan['columns'], next: Int32Array, heads: Int32Array): void {
+  const mask = heads.length - 1;
+  let s = next.length;
+  for (let r = columns.length - 1; r >= 0; r--) {
     const hashes = columns[r].hashes;
     for (let i = hashes.length - 1; i >= 0; i--) {
       const b = hashes[i] & mask;
@@ -188,22 +333,30 @@ export function formatBinaryMap(map: MemorySymbolMap): Buffer {
       heads[b] = s;
     }
   }
-  u32(l.expFields, expFields.length).set(expFields);
-  const expNext = i32(l.expNext, exports);
-  const expHeads = i32(l.expHeads, c.expBuckets).fill(-1);
-  const expTails = new Int32Array(c.expBuckets);
-  expNames.forEach((name, e) => {
-    expNext[e] = -1;
-    const b = hashString(name) & (c.expBuckets - 1);
-    if (expHeads[b] < 0) expHeads[b] = e;
-    else expNext[expTails[b]] = e;
-    expTails[b] = e;
+}
+
+/** The map file's bytes in memory (tests, benchmarks); writeBinaryMap writes them without holding them. */
+export function formatBinaryMap(map: MemorySymbolMap): Buffer {
+  const p = plan(map);
+  const bytes = Buffer.allocUnsafe(p.l.end);
+  let at = 0;
+  const crc = emit(p, (chunk) => {
+    bytes.set(chunk, at);
+    at += chunk.length;
   });
-  out.set(otherStrings, l.strings + nameBytes);
-  out.write(MAGIC, 0, 'latin1');
-  u32(8, 12).set([BINARY_VERSION, l.end, 0, c.objects, c.symbols, c.exports, c.files, c.meta, c.symBuckets, c.expBuckets, c.strings, 0]);
-  out.writeUInt32LE(crc32(out.subarray(20)), 16);
-  return out;
+  bytes.writeUInt32LE(crc, CRC_AT);
+  return bytes;
+}
+
+/** Write the map file whole or not at all, a block at a time. */
+export function writeBinaryMap(map: MemorySymbolMap, path: string): void {
+  const p = plan(map);
+  writeFileAtomicWith(path, (fd) => {
+    const crc = emit(p, (chunk) => writeAll(fd, chunk));
+    const field = Buffer.alloc(4);
+    field.writeUInt32LE(crc);
+    writeAll(fd, field, CRC_AT);
+  });
 }
 
 /** A binary map, queried in place; checked whole by its CRC when read, and each access bounded. */

@@ -78,7 +78,7 @@ export function unescapeField(s: string): string | undefined {
  * Text appended straight into a growing byte buffer: formatting a million lines through strings
  * spends seconds in garbage collection.
  */
-export class TextWriter {
+class TextWriter {
   private buf = Buffer.allocUnsafe(1 << 20);
   private len = 0;
 

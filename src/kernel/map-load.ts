@@ -1,6 +1,6 @@
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { readInput } from '../io/read-file.js';
-import { BinaryMap, formatBinaryMap, isBinaryMap } from './map-binary.js';
+import { BinaryMap, formatBinaryMap, isBinaryMap, writeBinaryMap } from './map-binary.js';
 import { TextSymbolMap, formatMap } from './map-format.js';
 import type { KernelSymbolMap, MemorySymbolMap } from './symbol-map.js';
 
@@ -23,7 +23,8 @@ export function formatAnyMap(map: MemorySymbolMap, format: MapFormat): Buffer {
 
 /** Write a map whole or not at all. */
 export function writeMap(map: MemorySymbolMap, path: string, format: MapFormat = 'binary'): void {
-  writeFileAtomic(path, formatAnyMap(map, format));
+  if (format === 'binary') writeBinaryMap(map, path);
+  else writeFileAtomic(path, formatMap(map, format));
 }
 
 /**

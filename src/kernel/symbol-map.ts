@@ -501,11 +501,13 @@ export class MemorySymbolMap implements KernelSymbolMap {
   /** vmlinux first, then modules by name: the order both file formats use. */
   get orderedObjects(): ObjectSymbols[] {
     if (!this.ordered) {
-      const mods = [...this.objects.values()]
-        .filter((o) => o.name !== VMLINUX)
-        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      // The default sort compares strings by UTF-16 code units, as < does, without calling back
+      // into JavaScript for each of the 50,000 comparisons of a whole kernel's modules.
+      const names = Array.from(this.objects.keys()).sort();
       const v = this.objects.get(VMLINUX);
-      this.ordered = v ? [v, ...mods] : mods;
+      const ordered = v ? [v] : [];
+      for (const name of names) if (name !== VMLINUX) ordered.push(this.objects.get(name)!);
+      this.ordered = ordered;
     }
     return this.ordered;
   }
