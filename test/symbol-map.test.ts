@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -9,7 +9,10 @@ import { formatMap, parseMap } from '../src/kernel/map-format.js';
 import { loadMap } from '../src/kernel/map-load.js';
 import { modinfoValue } from '../src/kernel/modinfo.js';
 import { findModules } from '../src/kernel/module-files.js';
-import { type ObjectSymbols, VMLINUX } from '../src/kernel/symbol-map.js';
+import { ColumnArena, type ObjectSymbols, VMLINUX } from '../src/kernel/symbol-map.js';
+import { readModuleSymbols } from '../src/kernel/elf-symbols.js';
+import { FileSource } from '../src/elf/file-source.js';
+import { ElfReader } from '../src/elf/reader.js';
 import { readSymbolFiles } from '../src/kernel/symbol-files.js';
 import { compile, requireDebianKernel, runCliInProcess, tempDir } from './helpers.js';
 
@@ -141,6 +144,46 @@ describe('modules: positions in symbol table order, core symbols only', () => {
     assert.equal(modinfoValue(modinfo, 'name'), 'right');
     assert.equal(modinfoValue(Buffer.from('name=first\0name=second\0', 'latin1'), 'name'), 'first');
     assert.equal(modinfoValue(Buffer.from('xname=a\0', 'latin1'), 'name'), undefined);
+  });
+
+  test('modules read one after the other into one ColumnArena: each table as when read alone', () => {
+    const files = [buildModule('arena_one'), compile(dir, 'arena_two', 'int arena_counter; int arena_bump(void) { return ++arena_counter; }')];
+    const read = (path: string, arena?: ColumnArena) => {
+      const source = new FileSource(path);
+      try {
+        return readModuleSymbols(new ElfReader(source, path), path, arena);
+      } finally {
+        source.close();
+      }
+    };
+    const arena = new ColumnArena();
+    // Both read before either is looked at: a table whose views overlapped the next would show it.
+    const shared = files.map((f) => read(f, arena));
+    for (const [i, f] of files.entries()) {
+      const alone = read(f);
+      assert.deepEqual(shared[i].names, alone.names);
+      assert.deepEqual({ ...shared[i].columns }, { ...alone.columns });
+      assert.ok(alone.length > 1);
+    }
+  });
+
+  test('module paths as path.join makes them, whatever the root looks like', () => {
+    const root = join(dir, 'walk');
+    mkdirSync(join(root, 'kernel', 'fs'), { recursive: true });
+    writeFileSync(join(root, 'kernel', 'fs', 'a.ko'), '');
+    writeFileSync(join(root, 'b.ko.xz'), '');
+    const cwd = process.cwd();
+    try {
+      process.chdir(root);
+      for (const given of ['.', './', 'kernel/', './kernel/fs/..', root, `${root}/`, `${root}//kernel/./`]) {
+        const expected = given.includes('kernel')
+          ? [join(given, 'fs', 'a.ko')]
+          : [join(given, 'b.ko.xz'), join(given, 'kernel', 'fs', 'a.ko')];
+        assert.deepEqual(findModules(given), expected, given);
+      }
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   test('vmlinux read on the worker thread (modules given too): its errors as when read here', async () => {
