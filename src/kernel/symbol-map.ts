@@ -59,12 +59,8 @@ export interface KernelSymbolMap {
   exporter(name: string): { object: string; exportType: string } | undefined;
 }
 
-/** An ObjectSymbols as data, to move between threads. */
-export interface ObjectSymbolsData {
-  name: string;
-  files: string[];
-  exports: Map<string, string>;
-  n: number;
+/** An ObjectSymbols' columns (see its fields). */
+interface Columns {
   nameData: Uint8Array<ArrayBuffer>;
   starts: Uint32Array<ArrayBuffer>;
   types: Uint8Array<ArrayBuffer>;
@@ -72,6 +68,14 @@ export interface ObjectSymbolsData {
   listed: Uint8Array<ArrayBuffer>;
   fileCol: Int32Array<ArrayBuffer>;
   hashes: Uint32Array<ArrayBuffer>;
+}
+
+/** An ObjectSymbols as data, to move between threads. */
+export interface ObjectSymbolsData extends Columns {
+  name: string;
+  files: string[];
+  exports: Map<string, string>;
+  n: number;
 }
 
 /**
@@ -95,7 +99,7 @@ export class ColumnArena {
   private used = 0;
 
   /** Columns for `symbols` symbols and `nameBytes` name bytes. */
-  take(symbols: number, nameBytes: number) {
+  take(symbols: number, nameBytes: number): Columns {
     // The 8-byte column first, then the 4-byte ones, then bytes: every view starts aligned.
     const need = 8 * symbols + 4 * (symbols + 1) + 4 * symbols + 4 * symbols + 2 * symbols + nameBytes;
     if (this.used + need > this.block.byteLength) {
@@ -110,15 +114,15 @@ export class ColumnArena {
     at += 4 * (symbols + 1);
     const hashes = new Uint32Array(b, at, symbols);
     at += 4 * symbols;
-    const files = new Int32Array(b, at, symbols);
+    const fileCol = new Int32Array(b, at, symbols);
     at += 4 * symbols;
     const types = new Uint8Array(b, at, symbols);
     at += symbols;
     const listed = new Uint8Array(b, at, symbols);
     at += symbols;
-    const names = new Uint8Array(b, at, nameBytes);
+    const nameData = new Uint8Array(b, at, nameBytes);
     this.used = Math.ceil((at + nameBytes) / 8) * 8;
-    return { sizes, starts, hashes, files, types, listed, names };
+    return { nameData, starts, types, sizes, listed, fileCol, hashes };
   }
 
   /** 8 MiB: a whole Debian kernel's modules take a few blocks. */
@@ -193,16 +197,20 @@ export class ObjectSymbols implements ObjectQueries {
     const o = new ObjectSymbols(d.name);
     for (const f of d.files) o.fileId(f);
     for (const [k, v] of d.exports) o.exports.set(k, v);
+    o.use(d);
     o.n = d.n;
-    o.nameData = d.nameData;
     o.nameEnd = d.nameData.length;
-    o.starts = d.starts;
-    o.typeCol = d.types;
-    o.sizeCol = d.sizes;
-    o.listedCol = d.listed;
-    o.fileCol = d.fileCol;
-    o.hashCol = d.hashes;
     return o;
+  }
+
+  private use(c: Columns): void {
+    this.nameData = c.nameData;
+    this.starts = c.starts;
+    this.typeCol = c.types;
+    this.sizeCol = c.sizes;
+    this.listedCol = c.listed;
+    this.fileCol = c.fileCol;
+    this.hashCol = c.hashes;
   }
 
   /** Add a symbol (names are latin1: one byte per character); `file` is its source file or ''. */
@@ -240,14 +248,7 @@ export class ObjectSymbols implements ObjectQueries {
    */
   reserve(symbols: number, nameBytes: number): void {
     if (this.arena && this.n === 0 && this.typeCol.length === 0) {
-      const c = this.arena.take(symbols, nameBytes);
-      this.nameData = c.names;
-      this.starts = c.starts;
-      this.typeCol = c.types;
-      this.sizeCol = c.sizes;
-      this.listedCol = c.listed;
-      this.fileCol = c.files;
-      this.hashCol = c.hashes;
+      this.use(this.arena.take(symbols, nameBytes));
       return;
     }
     if (this.nameEnd + nameBytes > this.nameData.length) {
