@@ -5,7 +5,7 @@ import { tempDir } from './helpers.js';
 
 /**
  * A short seeded round of the fuzz harness (`npm run fuzz` runs long ones): mutated ELF objects,
- * compressed modules, symbol maps and kallsyms dumps through copy, inspect, verify, convert and
+ * compressed modules, symbol maps (text and binary) and kallsyms dumps through copy, inspect, verify, convert and
  * symbols, each execution watched for time and memory. Every execution must end in a one-line typed
  * error or in a result that holds up (see test/fuzz/worker.ts).
  */
@@ -19,7 +19,7 @@ test('fuzz: 2,000 seeded executions, no crash, hang, memory blow-up or bad outpu
     rssLimitMb: 1024,
     readelfEvery: 20,
     findings,
-    kinds: ['elf', 'compressed', 'map', 'kallsyms'],
+    kinds: ['elf', 'compressed', 'map', 'binary-map', 'kallsyms'],
   });
   assert.equal(r.executions, 2000);
   assert.deepEqual(

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import type { Corpus } from './corpus.js';
-import { type ElfStrategy, type Rng, caseRng, elfStrategies, mutateBytes, mutateElf, mutateText } from './mutate.js';
+import { type ElfStrategy, type Rng, caseRng, elfStrategies, mutateBinaryMap, mutateBytes, mutateElf, mutateText } from './mutate.js';
 
 export type Entry = 'copy' | 'inspect' | 'inspect --json' | 'verify' | 'convert' | 'symbols --modules' | 'symbols --kallsyms';
 
@@ -77,11 +77,11 @@ function elfCase(index: number, rng: Rng, corpus: Corpus): FuzzCase {
   }
 }
 
-/** Kinds of input: ELF objects, compressed modules, symbol maps, kallsyms dumps. */
-export const caseKinds = ['elf', 'compressed', 'map', 'kallsyms'] as const;
+/** Kinds of input: ELF objects, compressed modules, symbol maps (text, binary), kallsyms dumps. */
+export const caseKinds = ['elf', 'compressed', 'map', 'binary-map', 'kallsyms'] as const;
 export type CaseKind = (typeof caseKinds)[number];
 /** How often each kind comes up, out of their sum: mostly ELF, where most of the parsing is. */
-const weights: Record<CaseKind, number> = { elf: 15, compressed: 2, map: 2, kallsyms: 1 };
+const weights: Record<CaseKind, number> = { elf: 15, compressed: 2, map: 2, 'binary-map': 2, kallsyms: 1 };
 
 /** Case `index` of the run seeded `seed` over `kinds`: the same three always give the same case. */
 export function makeCase(seed: number, index: number, corpus: Corpus, kinds: readonly CaseKind[] = caseKinds): FuzzCase {
@@ -102,17 +102,17 @@ export function makeCase(seed: number, index: number, corpus: Corpus, kinds: rea
       output: 'out.map',
     };
   }
-  if (kind === 'map') {
+  if (kind === 'map' || kind === 'binary-map') {
     const seed = rng.pick(corpus.elves.slice(0, 4));
     const files = new Map<string, Uint8Array | string>([
       ['in.ko', seed.bytes],
-      ['m.map', mutateText(corpus.map, rng)],
+      ['m.map', kind === 'map' ? mutateText(corpus.map, rng) : mutateBinaryMap(corpus.binaryMap, rng)],
     ]);
     const convert = rng.int(2) === 0;
     return {
       index,
       entry: convert ? 'convert' : 'verify',
-      label: `${seed.name} with a mutated map`,
+      label: `${seed.name} with a mutated ${kind === 'map' ? 'text' : 'binary'} map`,
       files,
       argv: convert ? ['convert', '--symbols', '@m.map', '@in.ko', '@out.ko'] : ['verify', '@in.ko', '--symbols', '@m.map'],
       output: convert ? 'out.ko' : undefined,

@@ -18,6 +18,8 @@ export interface Corpus {
   kallsyms: string;
   /** The symbol map made from it, in our format. */
   map: string;
+  /** The same map in the binary format. */
+  binaryMap: Uint8Array;
 }
 
 export const seedsDir = join(repoRoot, 'test', 'fixtures', 'hostile', 'seeds');
@@ -71,6 +73,9 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
   // The text format: the map mutations are line and field edits (maps are binary by default now).
   const made = await runCliInProcess(['symbols', '--kallsyms', join(dir, 'kallsyms.txt'), '-o', mapFile, '--format', 'klp-convert']);
   if (made.status !== 0) throw new Error(`corpus map: ${made.stderr}`);
+  const binaryFile = join(dir, 'seed.bin.map');
+  const binary = await runCliInProcess(['symbols', '--kallsyms', join(dir, 'kallsyms.txt'), '-o', binaryFile, '--format', 'binary']);
+  if (binary.status !== 0) throw new Error(`corpus binary map: ${binary.stderr}`);
 
   // Conversions of the samples: the livepatch format is an input too (verify, inspect, convert again).
   const converted: Seed[] = [];
@@ -94,5 +99,11 @@ export async function buildCorpus(dir: string): Promise<Corpus> {
   }
   // From a pipe, zstd declares no content size: decoded into a buffer of what its blocks hold.
   compressed.push({ name: `piped-${samples[0].name}.zst`, bytes: execFileSync('zstd', ['-q', '-c'], { input: samples[0].bytes }) });
-  return { elves: [...samples, ...converted, ...crossSeeds, ...debian], compressed, kallsyms, map: readFileSync(mapFile, 'latin1') };
+  return {
+    elves: [...samples, ...converted, ...crossSeeds, ...debian],
+    compressed,
+    kallsyms,
+    map: readFileSync(mapFile, 'latin1'),
+    binaryMap: readFileSync(binaryFile),
+  };
 }

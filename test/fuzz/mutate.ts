@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import {
   SHT_DYNSYM,
   SHT_GROUP,
@@ -351,6 +352,24 @@ export function mutateBytes(input: Uint8Array, rng: Rng): Uint8Array {
       for (let k = 1 + rng.int(3); k > 0; k--) bytes[rng.int(bytes.length)] = rng.int(256);
       return bytes;
   }
+}
+
+/**
+ * A binary symbol map with a few 32-bit words (header counts, table entries, name offsets, chain
+ * links) set to edge values, sometimes cut short, and its CRC made right again three times in four:
+ * a map whose checksum holds but whose tables lie is what the reader's own checks must catch.
+ */
+export function mutateBinaryMap(input: Uint8Array, rng: Rng): Uint8Array {
+  let bytes = Uint8Array.from(input);
+  // Words after the CRC field: the header's counts (words 5 to 12) a third of the time.
+  const words = bytes.length >> 2;
+  for (let k = 1 + rng.int(3); k > 0; k--) {
+    const w = rng.int(3) === 0 ? 5 + rng.int(8) : 5 + rng.int(words - 5);
+    put(bytes, true, 4 * w, 4, interesting(rng, bytes.length, 4));
+  }
+  if (rng.int(6) === 0) bytes = bytes.slice(0, rng.int(bytes.length));
+  if (rng.int(4) !== 0 && bytes.length >= 20) put(bytes, true, 16, 4, BigInt(crc32(bytes.subarray(20))));
+  return bytes;
 }
 
 /** Text inputs (symbol maps, kallsyms dumps): lines lost, doubled, reordered, cut, odd characters. */
