@@ -22,9 +22,9 @@ Sources (combine one vmlinux source with modules and Module.symvers):
   --modules DIR        walk DIR for *.ko, *.ko.xz, *.ko.zst, *.ko.gz (repeatable)
   MODULE...            module files
   --symvers FILE       Module.symvers: marks exported symbols and their exporter
-With no source at all: the running kernel, i.e. /proc/kallsyms when it shows
-addresses, else /boot/System.map-$(uname -r) if it is a real one, plus the
-modules in /lib/modules/$(uname -r).
+With no source at all: the running kernel, i.e. /proc/kallsyms (any user: the
+map takes its order, not its addresses), else /boot/System.map-$(uname -r) if it
+is a real one, plus the modules in /lib/modules/$(uname -r).
 
 Options:
   -o, --output FILE    where to write the map (required)
