@@ -27,7 +27,7 @@ import { ElfObject } from '../src/elf/object.js';
 import { writeElf } from '../src/elf/writer.js';
 import { kallsymsRulesFor } from '../src/kernel/kallsyms-rules.js';
 import { formatMap, parseMap } from '../src/kernel/map-format.js';
-import { MAP_FORMATS, formatAnyMap, loadMap, writeMap } from '../src/kernel/map-load.js';
+import { MAP_FORMATS, loadMap, writeMap } from '../src/kernel/map-load.js';
 import { convertLivepatch } from '../src/livepatch/convert.js';
 import { verifyLivepatch } from '../src/livepatch/verify.js';
 import { benchLivepatch, sampleLivepatch } from './livepatch.js';
@@ -244,7 +244,7 @@ try {
     // 3. convert and verify against the whole-kernel map.
     const maps = MAP_FORMATS.map((format) => {
       const path = join(dir, `kernel.${format}`);
-      writeFileSync(path, formatAnyMap(map, format));
+      writeMap(map, path, format);
       return { format, path };
     });
     const patches = [

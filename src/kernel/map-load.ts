@@ -1,6 +1,6 @@
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { readInput } from '../io/read-file.js';
-import { BinaryMap, formatBinaryMap, isBinaryMap, writeBinaryMap } from './map-binary.js';
+import { BinaryMap, isBinaryMap, writeBinaryMap } from './map-binary.js';
 import { TextSymbolMap, formatMap } from './map-format.js';
 import type { KernelSymbolMap, MemorySymbolMap } from './symbol-map.js';
 
@@ -15,10 +15,6 @@ export const MAP_FORMATS: readonly MapFormat[] = ['binary', 'klp-convert', 'upst
 export function loadMap(path: string): KernelSymbolMap {
   const bytes = readInput(path, 'symbol map');
   return isBinaryMap(bytes) ? new BinaryMap(bytes, path) : TextSymbolMap.read(bytes, path);
-}
-
-export function formatAnyMap(map: MemorySymbolMap, format: MapFormat): Buffer {
-  return format === 'binary' ? formatBinaryMap(map) : formatMap(map, format);
 }
 
 /** Write a map whole or not at all. */

@@ -484,11 +484,6 @@ export class MemorySymbolMap implements KernelSymbolMap {
     this.changed();
   }
 
-  /** Remove an object (a module file replacing what a kallsyms dump said of it). */
-  drop(name: string): void {
-    if (this.objects.delete(name)) this.changed();
-  }
-
   /**
    * The query indexes are built on first use, after the map is complete; a map being built must not
    * be queried (ObjectSymbols.add does not reach back here), so only object changes reset them.
