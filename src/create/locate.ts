@@ -27,6 +27,28 @@ import { openModule } from '../kernel/module-files.js';
 import { CreateError } from './tree.js';
 
 /**
+ * Per name, `key` of each of its symbols in the kernel's order (`order`, symbol-table indices as the
+ * kernel layer gives them): the lists a sympos counts in.
+ */
+function byNameInOrder<T>(view: SymbolTableView, order: Iterable<number>, key: (i: number) => T): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const i of order) {
+    const n = view.name(i);
+    const list = out.get(n);
+    if (list) list.push(key(i));
+    else out.set(n, [key(i)]);
+  }
+  return out;
+}
+
+/** sympos of `item` in its name's list (0 when the name is unique), or undefined when it is not there. */
+function rankAmong<T>(list: T[] | undefined, item: T): { position: number; count: number } | undefined {
+  const k = list ? list.indexOf(item) : -1;
+  if (!list || k < 0) return undefined;
+  return { position: list.length === 1 ? 0 : k + 1, count: list.length };
+}
+
+/**
  * Locals the final link may drop or the kernel never lists (kpatch lookup.c maybe_discarded_sym):
  * they take no part in identifying a unit.
  */
@@ -160,18 +182,11 @@ export class VmlinuxSymbols {
   position(name: string, address: bigint): { position: number; count: number } {
     if (!this.listedByName) {
       const { view, order } = vmlinuxKallsymsOrder(this.reader, this.rules);
-      this.listedByName = new Map();
-      for (const i of order) {
-        const n = view.name(i);
-        const list = this.listedByName.get(n);
-        if (list) list.push(view.value(i));
-        else this.listedByName.set(n, [view.value(i)]);
-      }
+      this.listedByName = byNameInOrder(view, order, (i) => view.value(i));
     }
-    const addrs = this.listedByName.get(name) ?? [];
-    const k = addrs.indexOf(address);
-    if (k < 0) throw new CreateError(`${name} at 0x${address.toString(16)} is not among the symbols kallsyms lists in ${this.path}`);
-    return { position: addrs.length === 1 ? 0 : k + 1, count: addrs.length };
+    const rank = rankAmong(this.listedByName.get(name), address);
+    if (!rank) throw new CreateError(`${name} at 0x${address.toString(16)} is not among the symbols kallsyms lists in ${this.path}`);
+    return rank;
   }
 
   /** The shipped bytes of a symbol (what the compiler and objtool produced, before boot). */
@@ -351,19 +366,12 @@ export class ShippedModule {
   position(index: number): { position: number; count: number } {
     if (!this.listedByName) {
       const { view, order } = moduleKallsymsOrder(this.reader);
-      this.listedByName = new Map();
-      for (const i of order) {
-        const n = view.name(i);
-        const list = this.listedByName.get(n);
-        if (list) list.push(i);
-        else this.listedByName.set(n, [i]);
-      }
+      this.listedByName = byNameInOrder(view, order, (i) => i);
     }
     const name = this.v.name(index);
-    const list = this.listedByName.get(name) ?? [];
-    const k = list.indexOf(index);
-    if (k < 0) throw new CreateError(`${name} (symbol ${index} of ${this.path}) is not among the symbols the module keeps after its init`);
-    return { position: list.length === 1 ? 0 : k + 1, count: list.length };
+    const rank = rankAmong(this.listedByName.get(name), index);
+    if (!rank) throw new CreateError(`${name} (symbol ${index} of ${this.path}) is not among the symbols the module keeps after its init`);
+    return rank;
   }
 
   /** The shipped bytes of the function at `index` (at its offset in its section), with the relocations that apply to them. */
