@@ -189,6 +189,22 @@ describe('modules: positions in symbol table order, core symbols only', () => {
     }
   });
 
+  test('a modules folder that cannot be read, with vmlinux already on the worker: its error, the worker stopped', async () => {
+    // The worker starts on vmlinux before the modules are listed; the listing's failure must come
+    // back as itself, and the worker must not outlive it: its port to this thread is closed once
+    // it is terminated (left waiting for the module list, it would hold the process forever).
+    const ports = () => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+    const before = ports();
+    await assert.rejects(buildSymbolMap({ vmlinux: ko, modules: [join(dir, 'no-such-modules')] }), (e: Error) => {
+      assert.equal(e.name, 'KernelDataError');
+      assert.match(e.message, /^cannot read module .*no-such-modules: no such file or directory$/);
+      return true;
+    });
+    // Termination is asynchronous: waited for, up to a bound far above what it takes.
+    for (let k = 0; k < 100 && ports() > before; k++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(ports(), before, 'the worker was stopped');
+  });
+
   test('vmlinux read on the worker thread (modules given too): its errors as when read here', async () => {
     // With a module to read, the worker reads vmlinux: its refusals must come back as they are.
     const notElf = join(dir, 'not-elf-vmlinux');
