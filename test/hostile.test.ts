@@ -10,7 +10,7 @@ import { ElfError } from '../src/elf/errors.js';
 import { ElfObject, ElfSymbol, Section } from '../src/elf/object.js';
 import { BufferSource, ElfReader } from '../src/elf/reader.js';
 import { writeElf } from '../src/elf/writer.js';
-import { writeFileAtomic } from '../src/io/atomic-write.js';
+import { writeAll, writeFileAtomic, writeFileAtomicWith } from '../src/io/atomic-write.js';
 import { DecompressError, decompress } from '../src/kernel/decompress.js';
 
 import { cliArgs, readelf, repoRoot, requireDebianKernel, runCliInProcess, tempDir } from './helpers.js';
@@ -442,6 +442,26 @@ describe('output', () => {
       writeFileAtomic(path, 'x');
       assert.equal(readFileSync(path, 'latin1'), 'x');
     }
+    assert.ok(!readdirSync(dir).some((f) => f.endsWith('.tmp')));
+  });
+
+  test('a writer that fails part way (a full disk): one line, the earlier output kept, no temporary file left', () => {
+    // The binary map is written a block at a time: a failure after some blocks must not show.
+    const out = join(dir, 'streamed.map');
+    writeFileSync(out, 'earlier');
+    assert.throws(
+      () =>
+        writeFileAtomicWith(out, (fd) => {
+          writeAll(fd, Buffer.alloc(1 << 18, 1));
+          throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        }),
+      (e: Error) => {
+        assert.equal(e.name, 'OutputError');
+        assert.equal(e.message, `cannot write ${out}: no space left on device`);
+        return true;
+      },
+    );
+    assert.equal(readFileSync(out, 'latin1'), 'earlier');
     assert.ok(!readdirSync(dir).some((f) => f.endsWith('.tmp')));
   });
 
